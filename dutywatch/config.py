@@ -1,0 +1,126 @@
+"""Settings, read once from the environment (``DUTYWATCH_*``) or built by tests."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+from dutywatch.contracts import Grade
+from dutywatch.errors import ConfigurationError
+
+_PREFIX_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+#: How long the duty officer has to acknowledge before the leader on duty is paged.
+DEFAULT_ACK_TIMEOUTS: dict[Grade, timedelta] = {
+    Grade.I: timedelta(minutes=5),
+    Grade.II: timedelta(minutes=5),
+    Grade.III: timedelta(minutes=10),
+    Grade.IV: timedelta(minutes=15),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: str
+    nats_url: str
+    #: First token of every subject (``dutywatch.report.<org>``); tests use their own.
+    subject_prefix: str = "dutywatch"
+    #: Prefix of every JetStream stream and consumer name (``REPORTS``, ``NOTIFY`` ...).
+    stream_prefix: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    admin_token: str | None = None
+    ack_timeouts: Mapping[Grade, timedelta] = field(
+        default_factory=lambda: dict(DEFAULT_ACK_TIMEOUTS)
+    )
+    #: Messages fetched from REPORTS per transaction.
+    intake_batch: int = 256
+    #: How long a fetch waits for a full batch; short, so low load keeps low latency.
+    intake_fetch_timeout: float = 0.05
+    #: Stream replicas (3 on a production cluster, 1 on a single server).
+    stream_replicas: int = 1
+    #: Enable the background workers (intake, relay, scheduler); tests turn some off.
+    run_intake: bool = True
+    run_relay: bool = True
+    run_scheduler: bool = True
+    db_pool_size: int = 10
+    json_logs: bool = True
+
+    def __post_init__(self) -> None:
+        if not _PREFIX_RE.match(self.subject_prefix):
+            raise ConfigurationError(
+                f"subject prefix {self.subject_prefix!r} must be one lowercase subject token"
+            )
+
+    def subject(self, *tokens: str) -> str:
+        return ".".join((self.subject_prefix, *tokens))
+
+    def stream(self, name: str) -> str:
+        return f"{self.stream_prefix}{name}"
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _parse_host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigurationError(f"expected HOST:PORT, got {value!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def _parse_ack_timeouts(value: str) -> dict[Grade, timedelta]:
+    """``I=300,II=300,III=600,IV=900`` (seconds)."""
+    timeouts = dict(DEFAULT_ACK_TIMEOUTS)
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        grade, sep, seconds = item.partition("=")
+        try:
+            timeouts[Grade(grade.strip())] = timedelta(seconds=float(seconds))
+        except ValueError:
+            raise ConfigurationError(
+                f"DUTYWATCH_ACK_TIMEOUTS item {item!r}: expected GRADE=SECONDS, e.g. III=600"
+            ) from None
+        if not sep:
+            raise ConfigurationError(f"DUTYWATCH_ACK_TIMEOUTS item {item!r} has no '='")
+    return timeouts
+
+
+def from_env(
+    env: Mapping[str, str] | None = None,
+    *,
+    database_url: str | None = None,
+    nats_url: str | None = None,
+    **overrides: object,
+) -> Settings:
+    """Build settings from ``DUTYWATCH_*`` variables; explicit arguments win."""
+    env = os.environ if env is None else env
+    db = database_url or env.get("DUTYWATCH_DATABASE_URL")
+    nats = nats_url or env.get("DUTYWATCH_NATS_URL")
+    if not db:
+        raise ConfigurationError(
+            "DUTYWATCH_DATABASE_URL is not set; e.g. postgresql://dutywatch@db/dutywatch "
+            "(or run `dutywatch up` for a local embedded stack)"
+        )
+    if not nats:
+        raise ConfigurationError(
+            "DUTYWATCH_NATS_URL is not set; e.g. nats://127.0.0.1:4222 "
+            "(or run `dutywatch up` for a local embedded stack)"
+        )
+    values: dict[str, object] = {"database_url": db, "nats_url": nats}
+    if "DUTYWATCH_HTTP" in env:
+        values["http_host"], values["http_port"] = _parse_host_port(env["DUTYWATCH_HTTP"])
+    if "DUTYWATCH_ADMIN_TOKEN" in env:
+        values["admin_token"] = env["DUTYWATCH_ADMIN_TOKEN"]
+    if "DUTYWATCH_SUBJECT_PREFIX" in env:
+        values["subject_prefix"] = env["DUTYWATCH_SUBJECT_PREFIX"]
+    if "DUTYWATCH_STREAM_PREFIX" in env:
+        values["stream_prefix"] = env["DUTYWATCH_STREAM_PREFIX"]
+    if "DUTYWATCH_ACK_TIMEOUTS" in env:
+        values["ack_timeouts"] = _parse_ack_timeouts(env["DUTYWATCH_ACK_TIMEOUTS"])
+    if "DUTYWATCH_STREAM_REPLICAS" in env:
+        values["stream_replicas"] = int(env["DUTYWATCH_STREAM_REPLICAS"])
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]

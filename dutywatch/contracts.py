@@ -1,0 +1,280 @@
+"""The published message contracts as typed values.
+
+``contracts/*.schema.json`` is the source of truth other organisations code against; these
+msgspec types decode and validate a message in one step at the edge, and
+``tests/unit/test_contracts.py`` proves the two never drift apart.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Final, TypeVar
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta
+
+_T = TypeVar("_T")
+
+#: Largest accepted message body, in bytes.
+MAX_PAYLOAD_BYTES: Final = 256 * 1024
+
+OrgPath = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$",
+        description="Organisation path: subject tokens from the city down, e.g. harbin.daoli",
+    ),
+]
+AwareTime = Annotated[datetime, Meta(tz=True, description="RFC 3339 time with an offset")]
+Text = Annotated[str, Meta(max_length=20_000)]
+ShortText = Annotated[str, Meta(max_length=500)]
+Count = Annotated[int, Meta(ge=0, le=10_000_000)]
+Level = Annotated[int, Meta(ge=1, le=4)]
+PositiveInt = Annotated[int, Meta(ge=1)]
+
+
+class Stage(enum.StrEnum):
+    FIRST = "first"  # 首报
+    FOLLOW_UP = "follow_up"  # 续报
+    FINAL = "final"  # 终报
+    SUPPLEMENTARY = "supplementary"  # 补报
+
+
+class Grade(enum.StrEnum):
+    """Event grade (Emergency Response Law Art. 3); I is the most severe."""
+
+    I = "I"  # 特别重大  # noqa: E741 - the statutory name of the grade
+    II = "II"  # 重大
+    III = "III"  # 较大
+    IV = "IV"  # 一般
+
+    @property
+    def rank(self) -> int:
+        """1 for grade I (most severe) to 4 for grade IV."""
+        return ("I", "II", "III", "IV").index(self.value) + 1
+
+
+class Category(enum.StrEnum):
+    """Emergency Response Law Art. 2."""
+
+    NATURAL_DISASTER = "natural_disaster"
+    ACCIDENT = "accident"
+    PUBLIC_HEALTH = "public_health"
+    SOCIAL_SAFETY = "social_safety"
+
+
+class ReportStatus(enum.StrEnum):
+    """Drills flow the same path as real events and are marked everywhere."""
+
+    ACTUAL = "actual"
+    EXERCISE = "exercise"
+    TEST = "test"
+
+
+class _Value(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class Location(_Value):
+    text: Annotated[str, Meta(min_length=1, max_length=500)]
+    admin_code: Annotated[str, Meta(pattern=r"^[0-9]{6}([0-9]{3})?$")] | None = None
+    lat: Annotated[float, Meta(ge=-90, le=90)] | None = None
+    lon: Annotated[float, Meta(ge=-180, le=180)] | None = None
+
+
+class Casualties(_Value):
+    dead: Count = 0
+    injured: Count = 0
+    missing: Count = 0
+    trapped: Count = 0
+
+
+class Contact(_Value):
+    """A person named in a report. Personal data: kept apart from the timeline chain."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=100)]
+    post: Annotated[str, Meta(max_length=100)] | None = None
+    phone: Annotated[str, Meta(max_length=40)] | None = None
+
+
+class ReportV1(_Value, tag_field="schema", tag="dutywatch.report.v1"):
+    """An incident report: first (首报), follow-up (续报), final (终报) or supplementary (补报)."""
+
+    report_id: UUID
+    incident_ref: Annotated[
+        str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    ]
+    org: OrgPath
+    stage: Stage
+    grade: Grade
+    category: Category
+    title: Annotated[str, Meta(min_length=1, max_length=200)]
+    occurred_at: AwareTime
+    reported_at: AwareTime
+    reporter: Contact
+    status: ReportStatus = ReportStatus.ACTUAL
+    subtype: ShortText | None = None
+    sequence: PositiveInt | None = None
+    learned_at: AwareTime | None = None
+    location: Location | None = None
+    summary: Text = ""
+    casualties: Casualties | None = None
+    losses: ShortText | None = None
+    cause: Text | None = None
+    impact: Text | None = None
+    measures: Text | None = None
+    requests: Text | None = None
+    warning_level: Level | None = None
+    response_level: Level | None = None
+    sensitive: bool = False
+    reporting_unit: ShortText | None = None
+    commander: Contact | None = None
+    leaders_on_scene: list[Contact] = msgspec.field(default_factory=list)
+
+
+class AckCommandV1(_Value, tag_field="schema", tag="dutywatch.cmd.ack.v1"):
+    """Acknowledge an incident over ``dutywatch.cmd.ack`` (request/reply)."""
+
+    command_id: UUID
+    incident_id: PositiveInt
+    token: Annotated[str, Meta(min_length=16, max_length=200)]
+    note: ShortText | None = None
+
+
+class CommandReplyV1(_Value, tag_field="schema", tag="dutywatch.cmd.reply.v1"):
+    """The reply to a command: ``ok`` with the resulting state, or the error."""
+
+    command_id: UUID | None
+    ok: bool
+    incident_id: int | None = None
+    state: str | None = None
+    error: str | None = None
+    message: str | None = None
+
+
+class PageReason(enum.StrEnum):
+    FIRST_PAGE = "first_page"
+    ESCALATION = "escalation"
+    NEW_REPORT = "new_report"
+
+
+class NotificationV1(_Value, tag_field="schema", tag="dutywatch.notification.v1"):
+    """A page for one person, published on ``dutywatch.notify.<person id>``."""
+
+    page_id: PositiveInt
+    incident_id: PositiveInt
+    person_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    role: Annotated[str, Meta(min_length=1, max_length=40)]
+    org: OrgPath
+    reason: PageReason
+    step: Annotated[int, Meta(ge=0)]
+    policy_version: Annotated[str, Meta(min_length=1, max_length=64)]
+    grade: Grade
+    category: Category
+    title: Annotated[str, Meta(min_length=1, max_length=200)]
+    status: ReportStatus
+    created_at: AwareTime
+    ack_by: AwareTime | None = None
+
+
+class EventKind(enum.StrEnum):
+    OPENED = "opened"
+    UPDATED = "updated"
+    ACKNOWLEDGED = "acknowledged"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+
+
+class IncidentEventV1(_Value, tag_field="schema", tag="dutywatch.incident_event.v1"):
+    """A change of an incident, published on ``dutywatch.event.<org path>.<kind>``."""
+
+    event_id: PositiveInt
+    kind: EventKind
+    incident_id: PositiveInt
+    org: OrgPath
+    grade: Grade
+    category: Category
+    title: Annotated[str, Meta(min_length=1, max_length=200)]
+    status: ReportStatus
+    state: Annotated[str, Meta(min_length=1, max_length=40)]
+    at: AwareTime
+    actor: ShortText | None = None
+
+
+class RejectionV1(_Value, tag_field="schema", tag="dutywatch.rejection.v1"):
+    """A message that could not be accepted, published on ``dutywatch.rejected``."""
+
+    rejection_id: PositiveInt
+    received_at: AwareTime
+    source: Annotated[str, Meta(min_length=1, max_length=20)]
+    subject: ShortText | None
+    msg_id: ShortText | None
+    reason: Annotated[str, Meta(min_length=1, max_length=64)]
+    message: Text
+    field: ShortText | None
+    raw_base64: str
+    raw_size: Annotated[int, Meta(ge=0)]
+    raw_truncated: bool
+
+
+#: Every contract type, keyed by its ``schema`` tag.
+CONTRACTS: Final[dict[str, type[msgspec.Struct]]] = {
+    "dutywatch.report.v1": ReportV1,
+    "dutywatch.cmd.ack.v1": AckCommandV1,
+    "dutywatch.cmd.reply.v1": CommandReplyV1,
+    "dutywatch.notification.v1": NotificationV1,
+    "dutywatch.incident_event.v1": IncidentEventV1,
+    "dutywatch.rejection.v1": RejectionV1,
+}
+
+_report_decoder = msgspec.json.Decoder(ReportV1)
+_ack_decoder = msgspec.json.Decoder(AckCommandV1)
+encode = msgspec.json.Encoder().encode
+
+
+def decode_report(data: bytes) -> ReportV1:
+    """Decode and validate a report; raise a :class:`~dutywatch.errors.RejectedInput`."""
+    return _decode(_report_decoder, data, "dutywatch.report.v1")
+
+
+def decode_ack(data: bytes) -> AckCommandV1:
+    return _decode(_ack_decoder, data, "dutywatch.cmd.ack.v1")
+
+
+def _decode(decoder: msgspec.json.Decoder[_T], data: bytes, expected: str) -> _T:
+    from dutywatch import errors
+
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise errors.PayloadTooLarge(
+            f"payload is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes",
+            size=len(data),
+        )
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        field = _field_of(text)
+        if field == "schema" or "missing required field `schema`" in text:
+            raise errors.UnknownSchema(
+                f"`schema` must be {expected!r}: {text}", field="schema"
+            ) from None
+        raise errors.SchemaViolation(text, field=field) from None
+    except msgspec.DecodeError as exc:
+        raise errors.MalformedJson(f"not valid JSON: {exc}") from None
+
+
+def _field_of(message: str) -> str | None:
+    """Turn msgspec's ``at `$.location.lat``` or ``missing required field `x` `` into a path."""
+    if " - at `$." in message:
+        return message.rsplit(" - at `$.", 1)[1].rstrip("`")
+    if "missing required field `" in message:
+        name = message.split("missing required field `", 1)[1].split("`", 1)[0]
+        prefix = message.rsplit(" - at `$.", 1)[1].rstrip("`") + "." if " - at `$." in message else ""
+        return prefix + name
+    if "unknown field `" in message:
+        return message.split("unknown field `", 1)[1].split("`", 1)[0]
+    return None
