@@ -7,6 +7,7 @@ Tests use :class:`ManualClock` and fast-forward it instead of sleeping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -31,10 +32,8 @@ class SystemClock:
         delay = (when - self.now()).total_seconds()
         if delay <= 0:
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=delay)
-        except TimeoutError:
-            pass
 
 
 class ManualClock:
@@ -66,10 +65,8 @@ class ManualClock:
                     if moved not in done:
                         moved.cancel()
                         # Condition.wait re-acquires the lock even when cancelled.
-                        try:
+                        with contextlib.suppress(asyncio.CancelledError):
                             await moved
-                        except asyncio.CancelledError:
-                            pass
                         return
         finally:
             waiter.cancel()

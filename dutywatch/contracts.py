@@ -79,21 +79,21 @@ class _Value(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     pass
 
 
-class Location(_Value):
+class Location(_Value, frozen=True):
     text: Annotated[str, Meta(min_length=1, max_length=500)]
     admin_code: Annotated[str, Meta(pattern=r"^[0-9]{6}([0-9]{3})?$")] | None = None
     lat: Annotated[float, Meta(ge=-90, le=90)] | None = None
     lon: Annotated[float, Meta(ge=-180, le=180)] | None = None
 
 
-class Casualties(_Value):
+class Casualties(_Value, frozen=True):
     dead: Count = 0
     injured: Count = 0
     missing: Count = 0
     trapped: Count = 0
 
 
-class Contact(_Value):
+class Contact(_Value, frozen=True):
     """A person named in a report. Personal data: kept apart from the timeline chain."""
 
     name: Annotated[str, Meta(min_length=1, max_length=100)]
@@ -101,7 +101,7 @@ class Contact(_Value):
     phone: Annotated[str, Meta(max_length=40)] | None = None
 
 
-class ReportV1(_Value, tag_field="schema", tag="dutywatch.report.v1"):
+class ReportV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.report.v1"):
     """An incident report: first (首报), follow-up (续报), final (终报) or supplementary (补报)."""
 
     report_id: UUID
@@ -136,7 +136,7 @@ class ReportV1(_Value, tag_field="schema", tag="dutywatch.report.v1"):
     leaders_on_scene: list[Contact] = msgspec.field(default_factory=list)
 
 
-class AckCommandV1(_Value, tag_field="schema", tag="dutywatch.cmd.ack.v1"):
+class AckCommandV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.cmd.ack.v1"):
     """Acknowledge an incident over ``dutywatch.cmd.ack`` (request/reply)."""
 
     command_id: UUID
@@ -145,7 +145,7 @@ class AckCommandV1(_Value, tag_field="schema", tag="dutywatch.cmd.ack.v1"):
     note: ShortText | None = None
 
 
-class CommandReplyV1(_Value, tag_field="schema", tag="dutywatch.cmd.reply.v1"):
+class CommandReplyV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.cmd.reply.v1"):
     """The reply to a command: ``ok`` with the resulting state, or the error."""
 
     command_id: UUID | None
@@ -162,7 +162,7 @@ class PageReason(enum.StrEnum):
     NEW_REPORT = "new_report"
 
 
-class NotificationV1(_Value, tag_field="schema", tag="dutywatch.notification.v1"):
+class NotificationV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.notification.v1"):
     """A page for one person, published on ``dutywatch.notify.<person id>``."""
 
     page_id: PositiveInt
@@ -189,7 +189,7 @@ class EventKind(enum.StrEnum):
     RESOLVED = "resolved"
 
 
-class IncidentEventV1(_Value, tag_field="schema", tag="dutywatch.incident_event.v1"):
+class IncidentEventV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.incident_event.v1"):
     """A change of an incident, published on ``dutywatch.event.<org path>.<kind>``."""
 
     event_id: PositiveInt
@@ -205,7 +205,7 @@ class IncidentEventV1(_Value, tag_field="schema", tag="dutywatch.incident_event.
     actor: ShortText | None = None
 
 
-class RejectionV1(_Value, tag_field="schema", tag="dutywatch.rejection.v1"):
+class RejectionV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.rejection.v1"):
     """A message that could not be accepted, published on ``dutywatch.rejected``."""
 
     rejection_id: PositiveInt
@@ -273,7 +273,9 @@ def _field_of(message: str) -> str | None:
         return message.rsplit(" - at `$.", 1)[1].rstrip("`")
     if "missing required field `" in message:
         name = message.split("missing required field `", 1)[1].split("`", 1)[0]
-        prefix = message.rsplit(" - at `$.", 1)[1].rstrip("`") + "." if " - at `$." in message else ""
+        prefix = (
+            message.rsplit(" - at `$.", 1)[1].rstrip("`") + "." if " - at `$." in message else ""
+        )
         return prefix + name
     if "unknown field `" in message:
         return message.split("unknown field `", 1)[1].split("`", 1)[0]

@@ -1,0 +1,5 @@
+import sys
+
+from dutywatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,103 @@
+"""API tokens: random, shown once, stored only as a hash; each has a role and a subtree."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from dutywatch import errors
+from dutywatch.sql import Conn, Queries
+
+queries = Queries(__package__)
+
+TOKEN_PREFIX = "dw_"  # noqa: S105 - a public prefix, not a secret
+
+
+class Role(enum.StrEnum):
+    OFFICE = "office"  # publishes reports for its own subtree
+    OFFICER = "officer"  # acknowledges and acts on incidents of its subtree
+    LEADER = "leader"
+    REVIEWER = "reviewer"  # reads
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Principal:
+    label: str
+    role: Role
+    org_path: str
+    person_id: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"person:{self.person_id}" if self.person_id else f"{self.role}:{self.label}"
+
+    def covers(self, org_path: str) -> bool:
+        """True if ``org_path`` is this principal's organisation or below it."""
+        if self.role is Role.ADMIN:
+            return True
+        return org_path == self.org_path or org_path.startswith(self.org_path + ".")
+
+    def require(self, allowed: set[Role], org_path: str | None, action: str) -> None:
+        if self.role not in allowed and self.role is not Role.ADMIN:
+            raise errors.Forbidden(
+                f"{action} needs one of the roles {sorted(allowed)}; this token is {self.role}",
+                principal=self.label,
+            )
+        if org_path is not None and not self.covers(org_path):
+            raise errors.Forbidden(
+                f"{action} on {org_path!r} is outside this token's organisation {self.org_path!r}",
+                principal=self.label,
+            )
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> bytes:
+    """Tokens carry 256 random bits, so one SHA-256 is enough to make the stored value useless."""
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+async def create_token(
+    conn: Conn,
+    *,
+    label: str,
+    role: Role,
+    org_path: str,
+    person_id: str | None = None,
+    expires_at: datetime | None = None,
+) -> str:
+    """Store a new token's hash and return the token itself, which is never stored."""
+    token = new_token()
+    await queries.exec(
+        conn, "insert_token", token_hash(token), label, str(role), org_path, person_id, expires_at
+    )
+    return token
+
+
+async def authenticate(
+    conn: Conn, token: str | None, *, admin_token: str | None, now: datetime
+) -> Principal:
+    if not token:
+        raise errors.Unauthenticated()
+    if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
+        return Principal(label="bootstrap-admin", role=Role.ADMIN, org_path="")
+    row = await queries.one(conn, "token_by_hash", token_hash(token))
+    if row is None:
+        raise errors.Unauthenticated("unknown token; check it was copied whole")
+    if row["revoked_at"] is not None:
+        raise errors.Unauthenticated("this token was revoked; ask an administrator for a new one")
+    if row["expires_at"] is not None and row["expires_at"] <= now:
+        raise errors.Unauthenticated("this token has expired; ask an administrator for a new one")
+    return Principal(
+        label=row["label"],
+        role=Role(row["role"]),
+        org_path=row["org_path"],
+        person_id=row["person_id"],
+    )

@@ -1,0 +1,381 @@
+"""The `dutywatch` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from dutywatch import __version__, errors, logs
+from dutywatch.clock import SystemClock
+
+UP_PG_PORT = 15432
+UP_NATS_PORT = 14222
+DEFAULT_NATS_URL = f"nats://127.0.0.1:{UP_NATS_PORT}"
+DEFAULT_DATABASE_URL = f"postgresql://postgres@127.0.0.1:{UP_PG_PORT}/dutywatch"
+DEFAULT_HTTP_URL = "http://127.0.0.1:8080"
+
+log = structlog.get_logger("dutywatch.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dutywatch",
+        description="Route emergency reports to the staff on duty, escalate, keep the record.",
+    )
+    parser.add_argument("--version", action="version", version=f"dutywatch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser(
+        "up",
+        help="run everything locally: embedded PostgreSQL and NATS, demo data, HTTP",
+        description="Start an embedded PostgreSQL and nats-server as child processes, "
+        "apply migrations, load a demo (unless --no-demo) and serve HTTP. Data is kept "
+        "in --data-dir across restarts. Ctrl-C stops everything.",
+    )
+    up.add_argument(
+        "--data-dir", type=Path, default=Path(".dutywatch"), help="default ./.dutywatch"
+    )
+    up.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT to serve HTTP on")
+    up.add_argument("--nats-port", type=int, default=UP_NATS_PORT, help=f"default {UP_NATS_PORT}")
+    up.add_argument("--pg-port", type=int, default=UP_PG_PORT, help=f"default {UP_PG_PORT}")
+    up.add_argument("--no-demo", action="store_true", help="do not load the demo organisations")
+
+    sub.add_parser(
+        "serve",
+        help="run the service against DUTYWATCH_DATABASE_URL and DUTYWATCH_NATS_URL",
+        description="The production path: JSON logs, external PostgreSQL and NATS. "
+        "Configuration is read from DUTYWATCH_* variables (see README).",
+    )
+    migrate = sub.add_parser("migrate", help="apply database migrations and exit")
+    migrate.add_argument("--database-url", default=None, help="default $DUTYWATCH_DATABASE_URL")
+
+    report = sub.add_parser(
+        "report",
+        help="publish a report (首报 by default) on the bus",
+        description="Publish one report to the REPORTS stream; it takes the same intake path "
+        "as NATS and HTTP reports. Prints the report id.",
+    )
+    report.add_argument("--org", required=True, help="organisation path, e.g. harbin.daoli")
+    report.add_argument("--grade", required=True, choices=["I", "II", "III", "IV"])
+    report.add_argument("--title", required=True)
+    report.add_argument(
+        "--category",
+        default="accident",
+        choices=["natural_disaster", "accident", "public_health", "social_safety"],
+    )
+    report.add_argument(
+        "--stage", default="first", choices=["first", "follow_up", "final", "supplementary"]
+    )
+    report.add_argument("--incident-ref", help="reporter's incident reference (new one if omitted)")
+    report.add_argument("--summary", default="")
+    report.add_argument("--location", help="place, as text")
+    report.add_argument("--reporter", default=os.environ.get("USER", "duty desk"))
+    report.add_argument("--phone", help="reporter's phone")
+    report.add_argument("--status", default="actual", choices=["actual", "exercise", "test"])
+    report.add_argument(
+        "--nats-url", default=None, help=f"default $DUTYWATCH_NATS_URL or {DEFAULT_NATS_URL}"
+    )
+
+    ack = sub.add_parser("ack", help="acknowledge an incident over HTTP")
+    ack.add_argument("incident_id", type=int)
+    ack.add_argument("--note")
+    ack.add_argument("--url", default=None, help=f"default $DUTYWATCH_URL or {DEFAULT_HTTP_URL}")
+    ack.add_argument("--token", default=None, help="default $DUTYWATCH_TOKEN")
+
+    verify = sub.add_parser(
+        "verify",
+        help="check every timeline chain; exit 1 naming each altered entry",
+    )
+    verify.add_argument(
+        "--database-url",
+        default=None,
+        help=f"default $DUTYWATCH_DATABASE_URL or {DEFAULT_DATABASE_URL}",
+    )
+
+    bench = sub.add_parser(
+        "bench",
+        help="publish reports against a running service and print throughput and latency",
+    )
+    bench.add_argument("--reports", type=int, default=2000, help="how many reports (default 2000)")
+    bench.add_argument("--rate", type=float, default=500.0, help="reports per second to offer")
+    bench.add_argument("--org", default="harbin.daoli", help="organisation to report for")
+    bench.add_argument(
+        "--nats-url", default=None, help=f"default $DUTYWATCH_NATS_URL or {DEFAULT_NATS_URL}"
+    )
+    bench.add_argument("--database-url", default=None, help="to print the durability settings")
+    bench.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for pages")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {
+        "up": _up,
+        "serve": _serve,
+        "migrate": _migrate,
+        "report": _report,
+        "ack": _ack,
+        "verify": _verify,
+        "bench": _bench,
+    }[args.command]
+    try:
+        result: int = asyncio.run(handler(args))
+    except errors.DutywatchError as exc:
+        print(f"dutywatch: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+async def _wait_for_signal(stop: asyncio.Event) -> str:
+    loop = asyncio.get_running_loop()
+    received: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig.name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    await stop.wait()
+    return received[0] if received else "worker failure"
+
+
+async def _run_service(settings: Any, banner: str | None) -> int:
+    from aiohttp import web
+
+    from dutywatch.web.app import RUNTIME, create_app
+
+    app = create_app(settings, SystemClock())
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    stop = asyncio.Event()
+    runtime = app[RUNTIME]
+    runtime.supervisor.on_stop(stop.set)
+    try:
+        site = web.TCPSite(runner, settings.http_host, settings.http_port)
+        await site.start()
+        log.info("serving", http=f"http://{settings.http_host}:{settings.http_port}")
+        if banner:
+            print(banner, flush=True)
+        why = await _wait_for_signal(stop)
+        log.info("stopping", reason=why)
+    finally:
+        await runner.cleanup()
+    if runtime.supervisor.failed:
+        print(f"dutywatch: stopped because {runtime.supervisor.failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _up(args: argparse.Namespace) -> int:
+    from dutywatch import demo, migrations
+    from dutywatch.config import Settings, _parse_host_port
+    from dutywatch.embedded import EmbeddedNats, EmbeddedPostgres
+
+    logs.configure(json=False)
+    host, port = _parse_host_port(args.http)
+    data_dir = _prepare_data_dir(args.data_dir)
+    postgres = EmbeddedPostgres(data_dir / "postgres", port=args.pg_port)
+    nats_server = EmbeddedNats(data_dir / "nats", port=args.nats_port)
+    try:
+        print(f"starting PostgreSQL in {data_dir / 'postgres'} ...", flush=True)
+        database_url = await postgres.start()
+        print(f"starting nats-server (JetStream) in {data_dir / 'nats'} ...", flush=True)
+        nats_url = await nats_server.start()
+        await migrations.migrate_url(database_url)
+        tokens_file = data_dir / "demo-tokens.txt"
+        if not args.no_demo:
+            import asyncpg
+
+            conn = await asyncpg.connect(database_url)
+            try:
+                if not await demo.is_loaded(conn):
+                    tokens = await demo.load(conn, datetime.now(UTC))
+                    tokens_file.write_text(
+                        "".join(f"{k}={v}\n" for k, v in vars(tokens).items()), encoding="utf-8"
+                    )
+                    tokens_file.chmod(0o600)
+            finally:
+                await conn.close()
+        settings = Settings(
+            database_url=database_url,
+            nats_url=nats_url,
+            http_host=host,
+            http_port=port,
+            admin_token=os.environ.get("DUTYWATCH_ADMIN_TOKEN"),
+            json_logs=False,
+        )
+        return await _run_service(settings, _up_banner(settings, tokens_file))
+    finally:
+        await nats_server.stop()
+        await postgres.stop()
+        print("dutywatch stopped; PostgreSQL and nats-server are down.", flush=True)
+
+
+def _prepare_data_dir(path: Path) -> Path:
+    data_dir = path.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir
+
+
+def _up_banner(settings: Any, tokens_file: Path) -> str:
+    tokens = ""
+    if tokens_file.exists():
+        tokens = f"  demo tokens:   {tokens_file} (keep them secret)\n"
+    return (
+        "\ndutywatch is up.\n"
+        f"  HTTP:          http://{settings.http_host}:{settings.http_port}\n"
+        f"  NATS:          {settings.nats_url}\n"
+        f"  PostgreSQL:    {settings.database_url}\n"
+        f"{tokens}"
+        "\nPublish a first report (首报):\n"
+        f"  DUTYWATCH_NATS_URL={settings.nats_url} dutywatch report --org harbin.daoli.xinyang "
+        "--grade III --title '道路塌陷'\n"
+        "Then list incidents:\n"
+        f'  curl -H "Authorization: Bearer $(grep ^admin= {tokens_file} | cut -d= -f2)" '
+        f"http://{settings.http_host}:{settings.http_port}/api/v1/incidents\n"
+        "Ctrl-C stops the service, PostgreSQL and nats-server.\n"
+    )
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from dutywatch.config import from_env
+
+    settings = from_env()
+    logs.configure(json=settings.json_logs)
+    return await _run_service(settings, None)
+
+
+async def _migrate(args: argparse.Namespace) -> int:
+    from dutywatch import migrations
+
+    logs.configure(json=not sys.stderr.isatty())
+    url = args.database_url or os.environ.get("DUTYWATCH_DATABASE_URL")
+    if not url:
+        raise errors.ConfigurationError("set DUTYWATCH_DATABASE_URL or pass --database-url")
+    applied = await migrations.migrate_url(url)
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+    return 0
+
+
+def _nats_url(value: str | None) -> str:
+    return value or os.environ.get("DUTYWATCH_NATS_URL") or DEFAULT_NATS_URL
+
+
+async def _report(args: argparse.Namespace) -> int:
+    import nats
+
+    from dutywatch.contracts import decode_report
+    from handlers.reports import SOURCE_HEADER
+
+    now = datetime.now(UTC).isoformat()
+    payload: dict[str, Any] = {
+        "schema": "dutywatch.report.v1",
+        "report_id": str(uuid.uuid4()),
+        "incident_ref": args.incident_ref or f"cli-{uuid.uuid4().hex[:12]}",
+        "org": args.org,
+        "stage": args.stage,
+        "grade": args.grade,
+        "category": args.category,
+        "title": args.title,
+        "summary": args.summary,
+        "occurred_at": now,
+        "reported_at": now,
+        "status": args.status,
+        "reporter": {"name": args.reporter, **({"phone": args.phone} if args.phone else {})},
+    }
+    if args.location:
+        payload["location"] = {"text": args.location}
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    decode_report(body)  # refuse locally what intake would refuse
+    prefix = os.environ.get("DUTYWATCH_SUBJECT_PREFIX", "dutywatch")
+    nc = await nats.connect(_nats_url(args.nats_url), connect_timeout=5)
+    try:
+        ack = await nc.jetstream().publish(
+            f"{prefix}.report.{args.org}",
+            body,
+            headers={"Nats-Msg-Id": payload["report_id"], SOURCE_HEADER: "cli"},
+            timeout=5,
+        )
+    finally:
+        await nc.close()
+    print(
+        f"report {payload['report_id']} published "
+        f"(incident_ref {payload['incident_ref']}, stream seq {ack.seq})"
+    )
+    return 0
+
+
+async def _ack(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    url = args.url or os.environ.get("DUTYWATCH_URL") or DEFAULT_HTTP_URL
+    token = args.token or os.environ.get("DUTYWATCH_TOKEN")
+    if not token:
+        raise errors.ConfigurationError("set DUTYWATCH_TOKEN or pass --token")
+    body = {"note": args.note} if args.note else {}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{url}/api/v1/incidents/{args.incident_id}/ack",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response,
+    ):
+        result = await response.json(content_type=None)
+    if response.status != 200:
+        print(f"dutywatch: {result.get('detail', result)}", file=sys.stderr)
+        return 1
+    changed = "acknowledged" if result["changed"] else "was already acknowledged"
+    print(f"incident {result['incident_id']} {changed} (state {result['state']})")
+    return 0
+
+
+async def _verify(args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from dutywatch.timeline.store import verify_all
+
+    url = args.database_url or os.environ.get("DUTYWATCH_DATABASE_URL") or DEFAULT_DATABASE_URL
+    conn = await asyncpg.connect(url)
+    try:
+        checked, problems = await verify_all(conn)
+    finally:
+        await conn.close()
+    for problem in problems:
+        print(f"ALTERED: {problem}")
+    if problems:
+        print(f"{len(problems)} problem(s) in {checked} incident timeline(s)", file=sys.stderr)
+        return 1
+    print(f"ok: {checked} incident timeline(s) verified, every chain intact")
+    return 0
+
+
+async def _bench(args: argparse.Namespace) -> int:
+    from dutywatch.bench import run_bench
+
+    return await run_bench(
+        nats_url=_nats_url(args.nats_url),
+        database_url=args.database_url or os.environ.get("DUTYWATCH_DATABASE_URL"),
+        reports=args.reports,
+        rate=args.rate,
+        org=args.org,
+        timeout=args.timeout,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Who is paged when, and what happens when nobody acknowledges."""

@@ -1,0 +1,176 @@
+"""Carrying out escalation decisions inside the caller's transaction.
+
+The rules (dutywatch.escalation.rules, dutywatch.rosters.rules) decide; this module reads
+what they need, writes pages, outbox messages and the next timer, and returns the facts
+for the timeline. The caller appends them and saves the incident in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+import structlog
+
+from dutywatch.config import Settings
+from dutywatch.contracts import NotificationV1, PageReason
+from dutywatch.escalation.rules import Policy, Progress, due_steps, next_due_at, spine_policy
+from dutywatch.incidents.rules import Fact, Incident, State
+from dutywatch.incidents.store import queries as incident_queries
+from dutywatch.outbox.store import enqueue
+from dutywatch.rosters.rules import ancestors, route_page
+from dutywatch.rosters.store import shifts_at
+from dutywatch.sql import Conn, Queries
+from dutywatch.timeline import EntryKind
+
+queries = Queries(__package__)
+log = structlog.get_logger(__name__)
+
+TIMER_KIND = "escalation"
+
+
+def policy_for(settings: Settings, incident: Incident) -> Policy:
+    return spine_policy(incident.grade, settings.ack_timeouts)
+
+
+def progress_of(incident: Incident) -> Progress:
+    if incident.policy_started_at is None:
+        raise ValueError(f"incident {incident.id} has no running policy")
+    return Progress(
+        started_at=incident.policy_started_at,
+        fired=incident.policy_fired,
+        acknowledged=incident.state is State.ACKNOWLEDGED,
+        resolved=incident.state is State.RESOLVED,
+    )
+
+
+async def page_role(
+    conn: Conn,
+    settings: Settings,
+    incident: Incident,
+    *,
+    role: str,
+    step: int,
+    reason: PageReason,
+    now: datetime,
+) -> list[Fact]:
+    """Page whoever holds ``role`` for the incident's organisation, climbing past gaps."""
+    shifts = await shifts_at(conn, ancestors(incident.org_path), now)
+    recipients = route_page(shifts, incident.org_path, role, now)
+    facts = [
+        Fact(
+            kind=EntryKind.ROSTER_GAP,
+            body={"org": gap, "role": role, "climbed_to": recipients.org_path},
+        )
+        for gap in recipients.gaps
+    ]
+    if recipients.org_path is None:
+        log.error(
+            "nobody_on_duty",
+            incident_id=incident.id,
+            org=incident.org_path,
+            role=role,
+            hint="load a roster for this organisation or one of its parents",
+        )
+        return facts
+    for person_id in recipients.people:
+        page_id: int = await incident_queries.val(
+            conn,
+            "insert_page",
+            incident.id,
+            person_id,
+            role,
+            recipients.org_path,
+            str(reason),
+            step,
+            incident.policy_version,
+            now,
+        )
+        await enqueue(
+            conn,
+            settings.subject("notify", person_id),
+            NotificationV1(
+                page_id=page_id,
+                incident_id=incident.id,
+                person_id=person_id,
+                role=role,
+                org=recipients.org_path,
+                reason=reason,
+                step=step,
+                policy_version=incident.policy_version,
+                grade=incident.grade,
+                category=incident.category,
+                title=incident.title,
+                status=incident.status,
+                created_at=now,
+            ),
+            now,
+        )
+        facts.append(
+            Fact(
+                kind=EntryKind.PAGED,
+                body={
+                    "page_id": page_id,
+                    "person_id": person_id,
+                    "role": role,
+                    "org": recipients.org_path,
+                    "reason": str(reason),
+                    "step": step,
+                    "policy_version": incident.policy_version,
+                },
+            )
+        )
+    return facts
+
+
+async def start_policy(
+    conn: Conn, settings: Settings, incident: Incident, now: datetime
+) -> tuple[Incident, list[Fact]]:
+    """(Re)start the escalation policy: cancel pending timers, fire what is due now."""
+    policy = policy_for(settings, incident)
+    await queries.exec(conn, "cancel_timers_of", incident.id, now)
+    incident = replace(
+        incident, policy_version=policy.version, policy_started_at=now, policy_fired=0
+    )
+    return await fire_due(conn, settings, incident, now, first=True)
+
+
+async def fire_due(
+    conn: Conn, settings: Settings, incident: Incident, now: datetime, *, first: bool = False
+) -> tuple[Incident, list[Fact]]:
+    """Fire every step due at ``now`` and arm a timer for the next one."""
+    policy = policy_for(settings, incident)
+    facts: list[Fact] = []
+    for index in due_steps(policy, progress_of(incident), now):
+        step = policy.steps[index]
+        if index > 0:
+            facts.append(
+                Fact(
+                    kind=EntryKind.ESCALATED,
+                    body={
+                        "step": index,
+                        "role": step.role,
+                        "policy_version": policy.version,
+                        "unacknowledged_for_s": (now - incident.opened_at).total_seconds(),
+                    },
+                )
+            )
+        facts += await page_role(
+            conn,
+            settings,
+            incident,
+            role=step.role,
+            step=index,
+            reason=PageReason.FIRST_PAGE if first and index == 0 else PageReason.ESCALATION,
+            now=now,
+        )
+        incident = replace(incident, policy_fired=index + 1)
+    upcoming = next_due_at(policy, progress_of(incident))
+    if upcoming is not None:
+        step_index, due_at = upcoming
+        await queries.exec(conn, "insert_timer", incident.id, TIMER_KIND, step_index, due_at, now)
+    return incident, facts
+
+
+async def cancel(conn: Conn, incident_id: int, now: datetime) -> None:
+    await queries.exec(conn, "cancel_timers_of", incident_id, now)

@@ -1,0 +1,1 @@
+"""Incidents: opened by a first report, joined by later ones, acknowledged, resolved."""

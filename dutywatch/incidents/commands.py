@@ -1,0 +1,159 @@
+"""Acknowledge and resolve: one transaction each, idempotent, replay-safe."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from dutywatch import errors
+from dutywatch.config import Settings
+from dutywatch.contracts import EventKind
+from dutywatch.db import OUTBOX_CHANNEL, with_retries
+from dutywatch.escalation import engine
+from dutywatch.incidents import events, rules
+from dutywatch.incidents import store as incidents
+from dutywatch.incidents.rules import Incident, Transition
+from dutywatch.timeline import Source
+from dutywatch.timeline.store import append
+
+log = structlog.get_logger(__name__)
+
+Authorize = Callable[[Incident], None]
+
+_EVENTS = {"ack": EventKind.ACKNOWLEDGED, "resolve": EventKind.RESOLVED}
+
+
+def _no_check(_: Incident) -> None:
+    return None
+
+
+async def _run(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    verb: str,
+    incident_id: int,
+    *,
+    actor: str,
+    note: str | None,
+    source: Source,
+    now: datetime,
+    command_id: UUID | None,
+    authorize: Authorize,
+) -> dict[str, Any]:
+    decide = {"ack": rules.acknowledge, "resolve": rules.resolve}[verb]
+
+    async def transaction() -> dict[str, Any]:
+        async with pool.acquire() as conn, conn.transaction():
+            if command_id is not None:
+                recorded = await incidents.queries.one(conn, "recorded_command", command_id)
+                if recorded is not None:
+                    result: dict[str, Any] = json.loads(recorded["result"])
+                    return {**result, "replayed": True}
+            incident = await incidents.lock(conn, incident_id)
+            if incident is None:
+                raise errors.NotFound(f"incident {incident_id} does not exist", id=incident_id)
+            authorize(incident)
+            transition: Transition = decide(incident, actor=actor, note=note, now=now)
+            incident = transition.incident
+            if transition.changed:
+                await engine.cancel(conn, incident.id, now)
+                incident = await append(
+                    conn, incident, transition.facts, at=now, actor=actor, source=source
+                )
+                await incidents.update(conn, incident)
+                await events.emit(conn, settings, incident, _EVENTS[verb], actor=actor, now=now)
+                await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+            result = {
+                "incident_id": incident.id,
+                "state": str(incident.state),
+                "changed": transition.changed,
+                "acknowledged_at": _iso(incident.acknowledged_at),
+                "acknowledged_by": incident.acknowledged_by,
+                "resolved_at": _iso(incident.resolved_at),
+            }
+            if command_id is not None:
+                await incidents.queries.exec(
+                    conn,
+                    "record_command",
+                    command_id,
+                    verb,
+                    incident.id,
+                    actor,
+                    now,
+                    json.dumps(result),
+                )
+            log.info(
+                f"incident_{verb}",
+                incident_id=incident.id,
+                org=incident.org_path,
+                actor=actor,
+                changed=transition.changed,
+                state=str(incident.state),
+            )
+            return {**result, "replayed": False}
+
+    return await with_retries(transaction, what=f"{verb} incident {incident_id}")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+async def acknowledge(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    incident_id: int,
+    *,
+    actor: str,
+    source: Source,
+    now: datetime,
+    note: str | None = None,
+    command_id: UUID | None = None,
+    authorize: Authorize = _no_check,
+) -> dict[str, Any]:
+    """Acknowledge: stops the climb. Idempotent; a replayed command_id returns the first result."""
+    return await _run(
+        pool,
+        settings,
+        "ack",
+        incident_id,
+        actor=actor,
+        note=note,
+        source=source,
+        now=now,
+        command_id=command_id,
+        authorize=authorize,
+    )
+
+
+async def resolve(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    incident_id: int,
+    *,
+    actor: str,
+    source: Source,
+    now: datetime,
+    note: str | None = None,
+    command_id: UUID | None = None,
+    authorize: Authorize = _no_check,
+) -> dict[str, Any]:
+    """Resolve: closes the incident and cancels every timer of it. Idempotent."""
+    return await _run(
+        pool,
+        settings,
+        "resolve",
+        incident_id,
+        actor=actor,
+        note=note,
+        source=source,
+        now=now,
+        command_id=command_id,
+        authorize=authorize,
+    )

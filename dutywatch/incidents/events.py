@@ -1,0 +1,41 @@
+"""Incident events for other systems, on ``dutywatch.event.<org path>.<kind>``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from dutywatch.config import Settings
+from dutywatch.contracts import EventKind, IncidentEventV1
+from dutywatch.incidents.rules import Incident
+from dutywatch.outbox.store import enqueue
+from dutywatch.sql import Conn
+
+
+async def emit(
+    conn: Conn,
+    settings: Settings,
+    incident: Incident,
+    kind: EventKind,
+    *,
+    actor: str | None,
+    now: datetime,
+) -> None:
+    """Queue an event; its ``event_id`` is the timeline seq of the entry it reflects."""
+    await enqueue(
+        conn,
+        settings.subject("event", *incident.org_path.split("."), str(kind)),
+        IncidentEventV1(
+            event_id=max(incident.timeline_seq, 1),
+            kind=kind,
+            incident_id=incident.id,
+            org=incident.org_path,
+            grade=incident.grade,
+            category=incident.category,
+            title=incident.title,
+            status=incident.status,
+            state=str(incident.state),
+            at=now,
+            actor=actor,
+        ),
+        now,
+    )

@@ -1,0 +1,176 @@
+"""Reading and writing incidents and reports (the caller owns the transaction)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from dutywatch.contracts import Category, Grade, ReportStatus, ReportV1, encode
+from dutywatch.incidents.rules import Incident, State
+from dutywatch.sql import Conn, Queries
+
+queries = Queries(__package__)
+
+
+def from_row(row: Any) -> Incident:
+    return Incident(
+        id=row["id"],
+        org_path=row["org_path"],
+        incident_ref=row["incident_ref"],
+        state=State(row["state"]),
+        grade=Grade(row["grade"]),
+        category=Category(row["category"]),
+        title=row["title"],
+        status=ReportStatus(row["status"]),
+        sensitive=row["sensitive"],
+        first_report_missing=row["first_report_missing"],
+        occurred_at=row["occurred_at"],
+        opened_at=row["opened_at"],
+        last_report_at=row["last_report_at"],
+        reports_count=row["reports_count"],
+        policy_version=row["policy_version"],
+        acknowledged_at=row["acknowledged_at"],
+        acknowledged_by=row["acknowledged_by"],
+        resolved_at=row["resolved_at"],
+        resolved_by=row["resolved_by"],
+        policy_started_at=row["policy_started_at"],
+        policy_fired=row["policy_fired"],
+        timeline_seq=row["timeline_seq"],
+        timeline_head=bytes(row["timeline_head"]),
+    )
+
+
+async def lock_by_refs(
+    conn: Conn, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Incident]:
+    if not keys:
+        return {}
+    orgs = [k[0] for k in keys]
+    refs = [k[1] for k in keys]
+    rows = await queries.many(conn, "lock_incidents_by_ref", orgs, refs)
+    return {(row["org_path"], row["incident_ref"]): from_row(row) for row in rows}
+
+
+async def lock(conn: Conn, incident_id: int) -> Incident | None:
+    row = await queries.one(conn, "lock_incident", incident_id)
+    return from_row(row) if row is not None else None
+
+
+async def get(conn: Conn, incident_id: int) -> Incident | None:
+    row = await queries.one(conn, "get_incident", incident_id)
+    return from_row(row) if row is not None else None
+
+
+async def next_id(conn: Conn) -> int:
+    value: int = await queries.val(conn, "next_incident_id")
+    return value
+
+
+async def known_report_ids(conn: Conn, report_ids: Sequence[UUID]) -> set[UUID]:
+    rows = await queries.many(conn, "known_report_ids", list(report_ids))
+    return {row["report_id"] for row in rows}
+
+
+async def insert(conn: Conn, i: Incident) -> None:
+    await queries.exec(
+        conn,
+        "insert_incident",
+        i.id,
+        i.org_path,
+        i.incident_ref,
+        str(i.state),
+        str(i.grade),
+        str(i.category),
+        i.title,
+        str(i.status),
+        i.sensitive,
+        i.first_report_missing,
+        i.occurred_at,
+        i.opened_at,
+        i.last_report_at,
+        i.reports_count,
+        i.policy_version,
+        i.policy_started_at,
+        i.policy_fired,
+        i.timeline_seq,
+        i.timeline_head,
+    )
+
+
+async def update(conn: Conn, i: Incident) -> None:
+    await queries.exec(
+        conn,
+        "update_incident",
+        i.id,
+        str(i.state),
+        str(i.grade),
+        i.title,
+        i.sensitive,
+        i.last_report_at,
+        i.reports_count,
+        i.policy_version,
+        i.policy_started_at,
+        i.policy_fired,
+        i.acknowledged_at,
+        i.acknowledged_by,
+        i.resolved_at,
+        i.resolved_by,
+        i.timeline_seq,
+        i.timeline_head,
+    )
+
+
+async def insert_report(
+    conn: Conn, report: ReportV1, incident_id: int, *, source: str, subject: str, now: Any
+) -> None:
+    await queries.exec(
+        conn,
+        "insert_report",
+        report.report_id,
+        incident_id,
+        str(report.stage),
+        report.sequence,
+        source,
+        subject,
+        now,
+        encode(report).decode("utf-8"),
+    )
+
+
+async def list_incidents(
+    conn: Conn, *, org: str | None, state: State | None, limit: int
+) -> list[Incident]:
+    rows = await queries.many(conn, "list_incidents", org, str(state) if state else None, limit)
+    return [from_row(row) for row in rows]
+
+
+async def reports_of(conn: Conn, incident_id: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "report_id": str(row["report_id"]),
+            "stage": row["stage"],
+            "sequence": row["sequence"],
+            "source": row["source"],
+            "received_at": row["received_at"].isoformat(),
+            "payload": json.loads(row["payload"]),
+        }
+        for row in await queries.many(conn, "reports_of", incident_id)
+    ]
+
+
+async def pages_of(conn: Conn, incident_id: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "page_id": row["id"],
+            "person_id": row["person_id"],
+            "role": row["role"],
+            "org": row["org_path"],
+            "reason": row["reason"],
+            "step": row["step"],
+            "policy_version": row["policy_version"],
+            "created_at": row["created_at"].isoformat(),
+        }
+        for row in await queries.many(conn, "pages_of", incident_id)
+    ]

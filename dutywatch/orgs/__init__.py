@@ -1,0 +1,1 @@
+"""The organisation tree: city -> district/county -> street/township."""

@@ -1,0 +1,186 @@
+"""The running service: its resources and its supervised background workers.
+
+Every long-running coroutine is a named task under one :class:`Supervisor`. If one dies
+the supervisor records why, readiness fails and the process stops instead of limping on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+from nats.aio.client import Client
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+
+from dutywatch import bus, db
+from dutywatch.clock import Clock
+from dutywatch.config import Settings
+from dutywatch.escalation import scheduler
+from dutywatch.outbox import relay
+from handlers import commands as command_handlers
+from handlers import reports as report_handlers
+
+log = structlog.get_logger(__name__)
+
+
+class Supervisor:
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.failed: str | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._on_stop: list[Callable[[], None]] = []
+
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        self._on_stop.append(callback)
+
+    def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        async def guarded() -> None:
+            try:
+                await work()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.failed = f"{name}: {exc!r}"
+                log.exception("worker_died", worker=name)
+                self.request_stop()
+            else:
+                if not self.stop.is_set():
+                    self.failed = f"{name}: returned unexpectedly"
+                    log.error("worker_exited", worker=name)
+                    self.request_stop()
+
+        self._tasks[name] = asyncio.create_task(guarded(), name=name)
+
+    def request_stop(self) -> None:
+        self.stop.set()
+        for callback in self._on_stop:
+            callback()
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Ask workers to finish their in-flight batch, then cancel what is left."""
+        self.request_stop()
+        tasks = list(self._tasks.values())
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            log.warning("worker_cancelled", worker=task.get_name())
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    @property
+    def alive(self) -> bool:
+        return self.failed is None and all(not t.done() for t in self._tasks.values())
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    pool: asyncpg.Pool
+    nc: Client
+    js: JetStreamContext
+    supervisor: Supervisor = field(default_factory=Supervisor)
+    relay_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    scheduler_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _listener: asyncpg.Connection | None = None
+    _subscriptions: list[Subscription] = field(default_factory=list)
+
+    def wake_workers(self) -> None:
+        self.relay_wake.set()
+        self.scheduler_wake.set()
+
+    async def start_workers(self) -> None:
+        s, sup = self.settings, self.supervisor
+        sup.on_stop(self.wake_workers)
+        # A dedicated connection for LISTEN: a pooled one would drop it when returned.
+        self._listener = await asyncpg.connect(s.database_url)
+        await self._listener.add_listener(db.OUTBOX_CHANNEL, self._on_notify(self.relay_wake))
+        await self._listener.add_listener(db.TIMERS_CHANNEL, self._on_notify(self.scheduler_wake))
+        if s.run_intake:
+            sup.spawn(
+                "intake",
+                lambda: report_handlers.consume(
+                    self.js, self.pool, s, self.clock, sup.stop, self.wake_workers
+                ),
+            )
+            self._subscriptions.append(
+                await command_handlers.subscribe(self.nc, self.pool, s, self.clock)
+            )
+        if s.run_relay:
+            sup.spawn(
+                "outbox-relay",
+                lambda: relay.run(self.pool, self.js, self.clock, self.relay_wake, sup.stop),
+            )
+        if s.run_scheduler:
+            sup.spawn(
+                "scheduler",
+                lambda: scheduler.run(self.pool, s, self.clock, self.scheduler_wake, sup.stop),
+            )
+
+    @staticmethod
+    def _on_notify(event: asyncio.Event) -> Callable[..., None]:
+        def callback(*_: Any) -> None:
+            event.set()
+
+        return callback
+
+    async def close(self) -> None:
+        for sub in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        await self.supervisor.shutdown()
+        if self._listener is not None:
+            await self._listener.close()
+        with contextlib.suppress(Exception):
+            await self.nc.drain()
+        await self.pool.close()
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {"workers": self.supervisor.alive}
+        if self.supervisor.failed:
+            checks["worker_failure"] = self.supervisor.failed
+        try:
+            async with self.pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1")
+            checks["postgres"] = True
+        except Exception as exc:  # any failure means "not ready"; the reason is reported
+            checks["postgres"] = False
+            checks["postgres_error"] = repr(exc)
+        checks["nats"] = self.nc.is_connected
+        if self.nc.is_connected:
+            try:
+                missing = await bus.streams_present(self.js, self.settings)
+                checks["streams"] = not missing
+                if missing:
+                    checks["missing_streams"] = missing
+            except Exception as exc:  # as above
+                checks["streams"] = False
+                checks["streams_error"] = repr(exc)
+        else:
+            checks["streams"] = False
+        checks["ready"] = all(checks[k] is True for k in ("workers", "postgres", "nats", "streams"))
+        return checks
+
+
+async def open_runtime(settings: Settings, clock: Clock, *, migrate: bool = True) -> Runtime:
+    """Connect to PostgreSQL and NATS, apply migrations and ensure the streams exist."""
+    from dutywatch import migrations
+
+    if migrate:
+        await migrations.migrate_url(settings.database_url)
+    pool = await db.create_pool(settings.database_url, size=settings.db_pool_size)
+    try:
+        nc = await bus.connect(settings)
+    except Exception:
+        await pool.close()
+        raise
+    js = nc.jetstream()
+    await bus.ensure_streams(js, settings)
+    return Runtime(settings=settings, clock=clock, pool=pool, nc=nc, js=js)

@@ -1,0 +1,179 @@
+"""Pure rules of the timeline chain: canonical encoding, hashing, verification.
+
+An entry's hash is SHA-256 over a canonical JSON encoding of the entry including the
+previous entry's hash, so changing, removing or reordering any entry breaks every hash
+after it. Personal data is not in the chain: the chain holds a salted digest of it, so
+purging the data (Emergency Response Law Art. 85) leaves the chain verifiable.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+#: prev_hash of the first entry of every incident.
+GENESIS: Final = b""
+
+
+class EntryKind(enum.StrEnum):
+    """Mirrors the PostgreSQL enum ``timeline_kind`` (migrations/0001_spine.sql)."""
+
+    REPORT_RECEIVED = "report_received"  # a report stage was stored
+    INCIDENT_OPENED = "incident_opened"  # the first report of an incident_ref opened it
+    FIRST_REPORT_MISSING = "first_report_missing"  # opened from a later stage, flagged
+    GRADE_CHANGED = "grade_changed"  # a later report changed the event grade
+    PAGED = "paged"  # a page for one person was written to the outbox
+    ROSTER_GAP = "roster_gap"  # nobody held the role; the page climbed to the parent
+    ACKNOWLEDGED = "acknowledged"  # an officer acknowledged; the climb stops
+    ESCALATED = "escalated"  # an escalation step fired: nobody acknowledged in time
+    RESOLVED = "resolved"  # the incident was closed; every timer cancelled
+    NOTE = "note"  # free text added by a person
+
+
+class Source(enum.StrEnum):
+    NATS = "nats"
+    HTTP = "http"
+    CLI = "cli"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    incident_id: int
+    seq: int
+    kind: EntryKind
+    at: datetime
+    actor: str
+    source: Source
+    body: Mapping[str, Any]
+    personal_digest: bytes | None
+    prev_hash: bytes
+    hash: bytes
+
+
+def _time(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("timeline times must be timezone-aware")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_bytes(
+    *,
+    incident_id: int,
+    seq: int,
+    kind: EntryKind,
+    at: datetime,
+    actor: str,
+    source: Source,
+    body: Mapping[str, Any],
+    personal_digest: bytes | None,
+    prev_hash: bytes,
+) -> bytes:
+    """The exact bytes an entry's hash covers: sorted keys, no whitespace, UTF-8."""
+    document = {
+        "v": 1,
+        "incident_id": incident_id,
+        "seq": seq,
+        "kind": str(kind),
+        "at": _time(at),
+        "actor": actor,
+        "source": str(source),
+        "body": body,
+        "personal_digest": personal_digest.hex() if personal_digest is not None else None,
+        "prev_hash": prev_hash.hex(),
+    }
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def entry_hash(
+    *,
+    incident_id: int,
+    seq: int,
+    kind: EntryKind,
+    at: datetime,
+    actor: str,
+    source: Source,
+    body: Mapping[str, Any],
+    personal_digest: bytes | None,
+    prev_hash: bytes,
+) -> bytes:
+    return hashlib.sha256(
+        canonical_bytes(
+            incident_id=incident_id,
+            seq=seq,
+            kind=kind,
+            at=at,
+            actor=actor,
+            source=source,
+            body=body,
+            personal_digest=personal_digest,
+            prev_hash=prev_hash,
+        )
+    ).digest()
+
+
+def personal_digest(salt: bytes, data: Mapping[str, Any]) -> bytes:
+    """Salted digest of personal data; the salt is destroyed with the data on purge."""
+    encoded = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(salt + encoded.encode("utf-8")).digest()
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    incident_id: int
+    seq: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"incident {self.incident_id} entry {self.seq}: {self.problem}"
+
+
+def verify_chain(
+    incident_id: int, entries: Iterable[Entry], *, head: bytes | None = None
+) -> list[ChainProblem]:
+    """Every problem in one incident's chain, in order; empty means the chain holds.
+
+    ``head`` is the hash the incident row records as its latest entry, which catches a
+    deleted tail that the chain alone cannot.
+    """
+    problems: list[ChainProblem] = []
+    previous = GENESIS
+    expected_seq = 1
+    for entry in entries:
+        if entry.seq != expected_seq:
+            problems.append(
+                ChainProblem(incident_id, entry.seq, f"expected entry {expected_seq} here")
+            )
+        if entry.prev_hash != previous:
+            problems.append(
+                ChainProblem(incident_id, entry.seq, "prev_hash does not match previous entry")
+            )
+        recomputed = entry_hash(
+            incident_id=entry.incident_id,
+            seq=entry.seq,
+            kind=entry.kind,
+            at=entry.at,
+            actor=entry.actor,
+            source=entry.source,
+            body=entry.body,
+            personal_digest=entry.personal_digest,
+            prev_hash=entry.prev_hash,
+        )
+        if recomputed != entry.hash:
+            problems.append(
+                ChainProblem(incident_id, entry.seq, "content does not match its hash (edited)")
+            )
+        previous = entry.hash
+        expected_seq = entry.seq + 1
+    if head is not None and head != previous:
+        problems.append(
+            ChainProblem(incident_id, expected_seq - 1, "last entry is not the recorded head")
+        )
+    return problems

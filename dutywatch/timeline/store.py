@@ -1,0 +1,110 @@
+"""Appending to and reading the chained timeline."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from dutywatch.sql import Conn, Queries
+from dutywatch.timeline.chain import (
+    ChainProblem,
+    Entry,
+    EntryKind,
+    Source,
+    entry_hash,
+    personal_digest,
+    verify_chain,
+)
+
+if TYPE_CHECKING:
+    from dutywatch.incidents.rules import Fact, Incident
+
+queries = Queries(__package__)
+
+
+async def append(
+    conn: Conn,
+    incident: Incident,
+    facts: Sequence[Fact],
+    *,
+    at: datetime,
+    actor: str,
+    source: Source,
+) -> Incident:
+    """Chain ``facts`` after the incident's head; return the incident with its new head.
+
+    The caller holds the incident row lock and writes the returned head back in the same
+    transaction, so a failed audit write fails the whole operation.
+    """
+    seq, head = incident.timeline_seq, incident.timeline_head
+    entries: list[tuple[Any, ...]] = []
+    personal_rows: list[tuple[Any, ...]] = []
+    for fact in facts:
+        seq += 1
+        digest = None
+        if fact.personal:
+            salt = secrets.token_bytes(16)
+            digest = personal_digest(salt, fact.personal)
+            personal_rows.append((incident.id, seq, salt, json.dumps(fact.personal)))
+        new_hash = entry_hash(
+            incident_id=incident.id,
+            seq=seq,
+            kind=fact.kind,
+            at=at,
+            actor=actor,
+            source=source,
+            body=fact.body,
+            personal_digest=digest,
+            prev_hash=head,
+        )
+        entries.append(
+            (
+                incident.id,
+                seq,
+                str(fact.kind),
+                at,
+                actor,
+                str(source),
+                json.dumps(fact.body, ensure_ascii=False),
+                digest,
+                head,
+                new_hash,
+            )
+        )
+        head = new_hash
+    await queries.exec_many(conn, "insert_entries", entries)
+    await queries.exec_many(conn, "insert_personal", personal_rows)
+    return replace(incident, timeline_seq=seq, timeline_head=head)
+
+
+def _entry(row: Any) -> Entry:
+    return Entry(
+        incident_id=row["incident_id"],
+        seq=row["seq"],
+        kind=EntryKind(row["kind"]),
+        at=row["at"],
+        actor=row["actor"],
+        source=Source(row["source"]),
+        body=json.loads(row["body"]),
+        personal_digest=row["personal_digest"],
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+    )
+
+
+async def entries_of(conn: Conn, incident_id: int) -> list[Entry]:
+    return [_entry(row) for row in await queries.many(conn, "entries_of", incident_id)]
+
+
+async def verify_all(conn: Conn) -> tuple[int, list[ChainProblem]]:
+    """Check every incident's chain; return (incidents checked, problems)."""
+    problems: list[ChainProblem] = []
+    heads = await queries.many(conn, "incident_heads")
+    for row in heads:
+        entries = await entries_of(conn, row["id"])
+        problems.extend(verify_chain(row["id"], entries, head=bytes(row["timeline_head"])))
+    return len(heads), problems

@@ -1,0 +1,1 @@
+"""The HTTP edge: an aiohttp application built by :func:`dutywatch.web.app.create_app`."""

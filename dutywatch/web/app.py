@@ -1,0 +1,384 @@
+"""The aiohttp application factory, its middleware and routes.
+
+Handlers stay thin: authenticate, decode, call the domain, render. One middleware maps
+:class:`~dutywatch.errors.DutywatchError` to ``application/problem+json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from dutywatch import auth, errors
+from dutywatch.clock import Clock, utc
+from dutywatch.config import Settings
+from dutywatch.contracts import MAX_PAYLOAD_BYTES, decode_report
+from dutywatch.escalation.rules import DUTY_OFFICER, LEADER_ON_DUTY
+from dutywatch.incidents import commands
+from dutywatch.incidents import store as incidents
+from dutywatch.incidents.rules import Incident, State
+from dutywatch.orgs.store import known_orgs, list_orgs
+from dutywatch.outbox.store import record_rejection
+from dutywatch.rosters.rules import ancestors, on_duty
+from dutywatch.rosters.store import shifts_at
+from dutywatch.service import Runtime, open_runtime
+from dutywatch.timeline import Source
+from dutywatch.timeline.store import entries_of
+from handlers.reports import SOURCE_HEADER
+
+log = structlog.get_logger(__name__)
+
+RUNTIME = web.AppKey("runtime", Runtime)
+PRINCIPAL_KEY = "dutywatch.principal"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+READ_ROLES = {auth.Role.OFFICER, auth.Role.LEADER, auth.Role.REVIEWER, auth.Role.OFFICE}
+ACT_ROLES = {auth.Role.OFFICER, auth.Role.LEADER}
+REPORT_ROLES = {auth.Role.OFFICE, auth.Role.OFFICER, auth.Role.LEADER}
+
+
+def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) -> web.Application:
+    # Bodies up to 1 MiB are read so that an oversized report can be recorded as rejected
+    # with its bytes; the report limit itself (256 KiB) is checked by the decoder.
+    app = web.Application(middlewares=[problem_middleware], client_max_size=1024 * 1024)
+
+    async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+        runtime = await open_runtime(settings, clock)
+        if start_workers:
+            await runtime.start_workers()
+        app[RUNTIME] = runtime
+        yield
+        await runtime.close()
+
+    app.cleanup_ctx.append(runtime_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_post("/api/v1/reports", post_report)
+    app.router.add_get("/api/v1/incidents", get_incidents)
+    app.router.add_get("/api/v1/incidents/{id:\\d+}", get_incident)
+    app.router.add_post("/api/v1/incidents/{id:\\d+}/ack", post_ack)
+    app.router.add_post("/api/v1/incidents/{id:\\d+}/resolve", post_resolve)
+    app.router.add_get("/api/v1/incidents/{id:\\d+}/timeline", get_timeline)
+    app.router.add_get("/api/v1/orgs", get_orgs)
+    app.router.add_get("/api/v1/oncall", get_oncall)
+    return app
+
+
+def problem(status: int, code: str, detail: str, **fields: Any) -> web.Response:
+    body = {
+        "type": f"https://dutywatch.example/problems/{code}",
+        "title": code.replace("_", " "),
+        "status": status,
+        "detail": detail,
+        **{k: v for k, v in fields.items() if isinstance(v, str | int | float | bool)},
+    }
+    return web.json_response(body, status=status, content_type="application/problem+json")
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except errors.DutywatchError as exc:
+        principal = request.get(PRINCIPAL_KEY)
+        if exc.http_status in (401, 403):
+            log.warning(
+                "request_refused",
+                path=request.path,
+                method=request.method,
+                reason=exc.code,
+                detail=exc.message,
+                principal=principal.label if principal else None,
+            )
+        elif exc.http_status >= 500:
+            log.exception("request_failed", path=request.path, reason=exc.code, detail=exc.message)
+        return problem(exc.http_status, exc.code, exc.message, **exc.fields)
+
+
+def runtime(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
+
+
+async def principal(request: web.Request) -> auth.Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise errors.Unauthenticated()
+    rt = runtime(request)
+    async with rt.pool.acquire() as conn:
+        who = await auth.authenticate(
+            conn, token.strip(), admin_token=rt.settings.admin_token, now=rt.clock.now()
+        )
+    request[PRINCIPAL_KEY] = who
+    return who
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks = await runtime(request).readiness()
+    return web.json_response(checks, status=200 if checks["ready"] else 503)
+
+
+async def post_report(request: web.Request) -> web.Response:
+    who = await principal(request)
+    rt = runtime(request)
+    raw = await request.read()
+    try:
+        who.require(REPORT_ROLES, None, "report")
+        report = decode_report(raw)
+        if not who.covers(report.org):
+            raise errors.OrgMismatch(
+                f"this token reports for {who.org_path!r} and below, not {report.org!r}",
+                field="org",
+            )
+        async with rt.pool.acquire() as conn:
+            if not await known_orgs(conn, [report.org]):
+                raise errors.UnknownOrganisation(
+                    f"organisation {report.org!r} is not registered; GET /api/v1/orgs lists them",
+                    field="org",
+                )
+    except errors.RejectedInput as exc:
+        async with rt.pool.acquire() as conn, conn.transaction():
+            await record_rejection(
+                conn,
+                rt.settings,
+                exc,
+                raw=raw,
+                source="http",
+                subject=request.path,
+                msg_id=None,
+                now=rt.clock.now(),
+            )
+        rt.relay_wake.set()
+        raise
+    subject = rt.settings.subject("report", report.org)
+    ack = await rt.js.publish(
+        subject,
+        raw,
+        headers={"Nats-Msg-Id": str(report.report_id), SOURCE_HEADER: str(Source.HTTP)},
+        timeout=5,
+    )
+    log.info(
+        "report_published",
+        report_id=str(report.report_id),
+        org=report.org,
+        stream_seq=ack.seq,
+        duplicate=bool(ack.duplicate),
+    )
+    return web.json_response(
+        {
+            "report_id": str(report.report_id),
+            "subject": subject,
+            "stream_seq": ack.seq,
+            "duplicate": bool(ack.duplicate),
+        },
+        status=202,
+    )
+
+
+def incident_json(i: Incident) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": i.id,
+        "org": i.org_path,
+        "incident_ref": i.incident_ref,
+        "state": str(i.state),
+        "grade": str(i.grade),
+        "category": str(i.category),
+        "title": i.title,
+        "status": str(i.status),
+        "drill": str(i.status) != "actual",
+        "sensitive": i.sensitive,
+        "first_report_missing": i.first_report_missing,
+        "occurred_at": iso(i.occurred_at),
+        "opened_at": iso(i.opened_at),
+        "last_report_at": iso(i.last_report_at),
+        "reports_count": i.reports_count,
+        "policy_version": i.policy_version,
+        "acknowledged_at": iso(i.acknowledged_at),
+        "acknowledged_by": i.acknowledged_by,
+        "resolved_at": iso(i.resolved_at),
+        "resolved_by": i.resolved_by,
+        "timeline_head": i.timeline_head.hex(),
+    }
+
+
+async def _visible_incident(request: web.Request, who: auth.Principal) -> Incident:
+    rt = runtime(request)
+    incident_id = int(request.match_info["id"])
+    async with rt.pool.acquire() as conn:
+        incident = await incidents.get(conn, incident_id)
+    if incident is None:
+        raise errors.NotFound(f"incident {incident_id} does not exist")
+    who.require(READ_ROLES, incident.org_path, "read incident")
+    return incident
+
+
+async def get_incidents(request: web.Request) -> web.Response:
+    who = await principal(request)
+    org = request.query.get("org") or (None if who.role is auth.Role.ADMIN else who.org_path)
+    if org is not None:
+        who.require(READ_ROLES, org, "list incidents")
+    state_text = request.query.get("state")
+    try:
+        state = State(state_text) if state_text else None
+        limit = min(int(request.query.get("limit", "100")), 1000)
+    except ValueError:
+        raise errors.RejectedInput(
+            "state must be open|acknowledged|resolved and limit an integer", field="state"
+        ) from None
+    rt = runtime(request)
+    async with rt.pool.acquire() as conn:
+        found = await incidents.list_incidents(conn, org=org, state=state, limit=limit)
+    return web.json_response({"incidents": [incident_json(i) for i in found]})
+
+
+async def get_incident(request: web.Request) -> web.Response:
+    who = await principal(request)
+    incident = await _visible_incident(request, who)
+    rt = runtime(request)
+    async with rt.pool.acquire() as conn:
+        reports = await incidents.reports_of(conn, incident.id)
+        pages = await incidents.pages_of(conn, incident.id)
+        timers = await conn.fetch(
+            "SELECT step, due_at FROM timers WHERE incident_id = $1 "
+            "AND fired_at IS NULL AND cancelled_at IS NULL ORDER BY due_at",
+            incident.id,
+        )
+    body = incident_json(incident)
+    body["reports"] = reports
+    body["pages"] = pages
+    body["next_escalation"] = (
+        {"step": timers[0]["step"], "due_at": timers[0]["due_at"].isoformat()} if timers else None
+    )
+    return web.json_response(body)
+
+
+async def _command(request: web.Request, verb: str) -> web.Response:
+    who = await principal(request)
+    rt = runtime(request)
+    note = None
+    if request.can_read_body:
+        try:
+            payload = await request.json()
+        except json.JSONDecodeError:
+            raise errors.MalformedJson() from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("note", ""), str):
+            raise errors.SchemaViolation("body must be an object with an optional string `note`")
+        note = payload.get("note")
+
+    def authorize(incident: Incident) -> None:
+        who.require(ACT_ROLES, incident.org_path, verb)
+
+    operation = commands.acknowledge if verb == "ack" else commands.resolve
+    result = await operation(
+        rt.pool,
+        rt.settings,
+        int(request.match_info["id"]),
+        actor=who.actor,
+        source=Source.HTTP,
+        now=rt.clock.now(),
+        note=note,
+        authorize=authorize,
+    )
+    rt.relay_wake.set()
+    return web.json_response(result)
+
+
+async def post_ack(request: web.Request) -> web.Response:
+    return await _command(request, "ack")
+
+
+async def post_resolve(request: web.Request) -> web.Response:
+    return await _command(request, "resolve")
+
+
+TIMELINE_COLUMNS = ["seq", "at", "kind", "actor", "source", "body", "prev_hash", "hash"]
+
+
+async def get_timeline(request: web.Request) -> web.Response:
+    who = await principal(request)
+    incident = await _visible_incident(request, who)
+    rt = runtime(request)
+    async with rt.pool.acquire() as conn:
+        entries = await entries_of(conn, incident.id)
+    rows = [
+        {
+            "seq": e.seq,
+            "at": e.at.isoformat(),
+            "kind": str(e.kind),
+            "actor": e.actor,
+            "source": str(e.source),
+            "body": dict(e.body),
+            "personal_digest": e.personal_digest.hex() if e.personal_digest else None,
+            "prev_hash": e.prev_hash.hex(),
+            "hash": e.hash.hex(),
+        }
+        for e in entries
+    ]
+    if request.query.get("format", "json") == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=TIMELINE_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "body": json.dumps(row["body"], ensure_ascii=False)})
+        return web.Response(
+            text=out.getvalue(),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="incident-{incident.id}.csv"'},
+        )
+    return web.json_response(
+        {"incident_id": incident.id, "head": incident.timeline_head.hex(), "entries": rows}
+    )
+
+
+async def get_orgs(request: web.Request) -> web.Response:
+    await principal(request)
+    rt = runtime(request)
+    async with rt.pool.acquire() as conn:
+        orgs = await list_orgs(conn)
+    return web.json_response({"orgs": orgs})
+
+
+async def get_oncall(request: web.Request) -> web.Response:
+    who = await principal(request)
+    org = request.query.get("org")
+    if not org:
+        raise errors.RejectedInput("query parameter `org` is required", field="org")
+    rt = runtime(request)
+    at_text = request.query.get("at")
+    try:
+        at = utc(datetime.fromisoformat(at_text)) if at_text else rt.clock.now()
+    except ValueError:
+        raise errors.RejectedInput(
+            f"`at` must be an RFC 3339 time with an offset, got {at_text!r}", field="at"
+        ) from None
+    async with rt.pool.acquire() as conn:
+        if not await known_orgs(conn, [org]):
+            raise errors.NotFound(f"organisation {org!r} is not registered", field="org")
+        shifts = await shifts_at(conn, ancestors(org), at)
+    return web.json_response(
+        {
+            "org": org,
+            "at": at.isoformat(),
+            "duty_officer": on_duty(shifts, org, DUTY_OFFICER, at),
+            "leader_on_duty": on_duty(shifts, org, LEADER_ON_DUTY, at),
+            "requested_by": who.label,
+        }
+    )
+
+
+__all__ = ["MAX_PAYLOAD_BYTES", "RUNTIME", "create_app"]

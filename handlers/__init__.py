@@ -1,0 +1,1 @@
+"""One module per inbound message kind: decode -> domain -> store -> reply."""

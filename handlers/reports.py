@@ -1,0 +1,332 @@
+"""Intake of incident reports from the REPORTS stream.
+
+A batch of messages is decoded, then applied in ONE transaction: reports stored (the
+reporter's ``report_id`` is unique, so a redelivered or republished report is a no-op),
+incidents opened or joined, timeline entries chained, the duty officer paged through the
+outbox and the escalation timer armed. The caller acknowledges the JetStream messages only
+after this returns, i.e. after commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import asyncpg
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from dutywatch import bus, errors
+from dutywatch.clock import Clock
+from dutywatch.config import Settings
+from dutywatch.contracts import EventKind, ReportV1, decode_report
+from dutywatch.db import OUTBOX_CHANNEL, TIMERS_CHANNEL, with_retries
+from dutywatch.escalation import engine
+from dutywatch.escalation.rules import spine_policy
+from dutywatch.incidents import events
+from dutywatch.incidents import store as incidents
+from dutywatch.incidents.rules import Incident, PageNeed, apply_report
+from dutywatch.orgs.store import known_orgs
+from dutywatch.outbox.store import record_rejection
+from dutywatch.sql import Conn
+from dutywatch.timeline import Source
+from dutywatch.timeline.store import append
+
+log = structlog.get_logger(__name__)
+
+#: Header an edge sets when it publishes on behalf of an HTTP or CLI caller.
+SOURCE_HEADER = "Dutywatch-Source"
+SYSTEM_ACTOR = "dutywatch"
+#: How long one idle pull waits for a first message before looking at ``stop`` again.
+IDLE_FETCH_TIMEOUT = 1.0
+#: Seconds before JetStream redelivers a report whose transaction failed.
+REDELIVERY_DELAY = 5.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Inbound:
+    """One message as it came off the bus."""
+
+    data: bytes
+    subject: str
+    msg_id: str | None
+    source: Source = Source.NATS
+
+
+class Verdict(enum.StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    verdict: Verdict
+    incident_id: int | None = None
+    report_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class _Decoded:
+    index: int
+    item: Inbound
+    report: ReportV1 | None = None
+    error: errors.RejectedInput | None = None
+
+
+@dataclass
+class _BatchState:
+    incidents: dict[tuple[str, str], Incident] = field(default_factory=dict)
+    new: set[int] = field(default_factory=set)
+    touched: set[int] = field(default_factory=set)
+
+
+def org_of_subject(settings: Settings, subject: str) -> str | None:
+    prefix = settings.subject("report") + "."
+    return subject[len(prefix) :] if subject.startswith(prefix) else None
+
+
+def decode(settings: Settings, index: int, item: Inbound) -> _Decoded:
+    try:
+        report = decode_report(item.data)
+    except errors.RejectedInput as exc:
+        return _Decoded(index, item, error=exc)
+    subject_org = org_of_subject(settings, item.subject)
+    if subject_org != report.org:
+        return _Decoded(
+            index,
+            item,
+            error=errors.OrgMismatch(
+                f"report is for {report.org!r} but was published on {item.subject!r}; "
+                f"publish on {settings.subject('report', report.org)}",
+                field="org",
+            ),
+        )
+    if item.msg_id is not None and item.msg_id != str(report.report_id):
+        return _Decoded(
+            index,
+            item,
+            error=errors.SchemaViolation(
+                f"Nats-Msg-Id {item.msg_id!r} differs from report_id {report.report_id}; "
+                "set the message id to the report_id so retries are recognised",
+                field="report_id",
+            ),
+        )
+    return _Decoded(index, item, report=report)
+
+
+async def ingest_batch(
+    pool: asyncpg.Pool, settings: Settings, items: Sequence[Inbound], now: datetime
+) -> list[Outcome]:
+    """Apply a batch of inbound reports in one transaction; one outcome per item."""
+    decoded = [decode(settings, i, item) for i, item in enumerate(items)]
+
+    async def transaction() -> list[Outcome]:
+        async with pool.acquire() as conn, conn.transaction():
+            return await _apply(conn, settings, decoded, now)
+
+    return await with_retries(transaction, what="report intake")
+
+
+async def _apply(
+    conn: Conn, settings: Settings, decoded: list[_Decoded], now: datetime
+) -> list[Outcome]:
+    outcomes: list[Outcome | None] = [None] * len(decoded)
+    valid = [d for d in decoded if d.report is not None]
+    orgs = await known_orgs(conn, {d.report.org for d in valid if d.report})
+    for d in valid:
+        assert d.report is not None
+        if d.report.org not in orgs:
+            d.error = errors.UnknownOrganisation(
+                f"organisation {d.report.org!r} is not registered; check the org path "
+                "(GET /api/v1/orgs lists them)",
+                field="org",
+            )
+            d.report = None
+    valid = [d for d in valid if d.report is not None]
+    reports = [d.report for d in valid if d.report is not None]
+
+    seen = await incidents.known_report_ids(conn, [r.report_id for r in reports])
+    keys = sorted({(r.org, r.incident_ref) for r in reports})
+    state = _BatchState(incidents=await incidents.lock_by_refs(conn, keys))
+
+    for d in valid:
+        report = d.report
+        assert report is not None
+        if report.report_id in seen:
+            existing = state.incidents.get((report.org, report.incident_ref))
+            outcomes[d.index] = Outcome(
+                verdict=Verdict.DUPLICATE,
+                report_id=str(report.report_id),
+                incident_id=existing.id if existing else None,
+            )
+            continue
+        seen.add(report.report_id)
+        incident = await _apply_one(conn, settings, state, d, report, now)
+        outcomes[d.index] = Outcome(
+            verdict=Verdict.ACCEPTED, incident_id=incident.id, report_id=str(report.report_id)
+        )
+
+    for incident_id in state.touched:
+        incident = next(i for i in state.incidents.values() if i.id == incident_id)
+        if incident_id in state.new:
+            await incidents.insert(conn, incident)
+        else:
+            await incidents.update(conn, incident)
+
+    for d in decoded:
+        if d.error is not None:
+            await record_rejection(
+                conn,
+                settings,
+                d.error,
+                raw=d.item.data,
+                source=str(d.item.source),
+                subject=d.item.subject,
+                msg_id=d.item.msg_id,
+                now=now,
+            )
+            outcomes[d.index] = Outcome(
+                verdict=Verdict.REJECTED, reason=d.error.code, report_id=d.item.msg_id
+            )
+    if any(o is not None and o.verdict is not Verdict.DUPLICATE for o in outcomes):
+        await conn.execute(
+            "SELECT pg_notify($1, ''), pg_notify($2, '')", OUTBOX_CHANNEL, TIMERS_CHANNEL
+        )
+    return [o for o in outcomes if o is not None]
+
+
+async def _apply_one(
+    conn: Conn,
+    settings: Settings,
+    state: _BatchState,
+    d: _Decoded,
+    report: ReportV1,
+    now: datetime,
+) -> Incident:
+    key = (report.org, report.incident_ref)
+    current = state.incidents.get(key)
+    new_id = await incidents.next_id(conn) if current is None else 0
+    policy = spine_policy(report.grade, settings.ack_timeouts)
+    outcome = apply_report(current, report, new_id=new_id, policy_version=policy.version, now=now)
+    incident = outcome.incident
+    await incidents.insert_report(
+        conn, report, incident.id, source=str(d.item.source), subject=d.item.subject, now=now
+    )
+    office = f"office:{report.org}"
+    incident = await append(
+        conn, incident, outcome.facts, at=now, actor=office, source=d.item.source
+    )
+    if outcome.page is not PageNeed.NONE:
+        incident, page_facts = await engine.start_policy(conn, settings, incident, now)
+        incident = await append(
+            conn, incident, page_facts, at=now, actor=SYSTEM_ACTOR, source=Source.SYSTEM
+        )
+    await events.emit(
+        conn,
+        settings,
+        incident,
+        EventKind.OPENED if outcome.opened else EventKind.UPDATED,
+        actor=office,
+        now=now,
+    )
+    state.incidents[key] = incident
+    state.touched.add(incident.id)
+    if outcome.opened:
+        state.new.add(incident.id)
+    log.info(
+        "report_accepted",
+        incident_id=incident.id,
+        report_id=str(report.report_id),
+        org=report.org,
+        stage=str(report.stage),
+        grade=str(report.grade),
+        opened=outcome.opened,
+        drill=str(report.status) != "actual",
+    )
+    return incident
+
+
+async def consume(
+    js: JetStreamContext,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    clock: Clock,
+    stop: asyncio.Event,
+    after_commit: Callable[[], None],
+) -> None:
+    """Pull batches from the durable intake consumer until ``stop``; ack after commit."""
+    sub = await js.pull_subscribe_bind(
+        durable=bus.INTAKE_CONSUMER, stream=settings.stream("REPORTS")
+    )
+    try:
+        while not stop.is_set():
+            msgs = await _next_batch(sub, settings)
+            if msgs:
+                await _handle(msgs, pool, settings, clock)
+                after_commit()
+    finally:
+        await sub.unsubscribe()
+
+
+async def _next_batch(sub: JetStreamContext.PullSubscription, settings: Settings) -> list[Msg]:
+    """Block for the first message, then take what else is ready without waiting long.
+
+    A plain ``fetch(batch)`` waits for a full batch until its timeout, which costs its
+    whole timeout in latency at low load; this way a lone report is handled at once.
+    """
+    try:
+        msgs: list[Msg] = await sub.fetch(1, timeout=IDLE_FETCH_TIMEOUT)
+    except TimeoutError:
+        return []
+    if settings.intake_batch > 1:
+        with contextlib.suppress(TimeoutError):
+            msgs += await sub.fetch(
+                settings.intake_batch - 1, timeout=settings.intake_fetch_timeout
+            )
+    return msgs
+
+
+async def _handle(msgs: list[Msg], pool: asyncpg.Pool, settings: Settings, clock: Clock) -> None:
+    items = [
+        Inbound(
+            data=msg.data,
+            subject=msg.subject,
+            msg_id=(msg.headers or {}).get("Nats-Msg-Id"),
+            source=_source_of(msg),
+        )
+        for msg in msgs
+    ]
+    try:
+        outcomes = await ingest_batch(pool, settings, items, clock.now())
+    except Exception:
+        if len(msgs) == 1:
+            # Kept, not dropped: JetStream redelivers it after the delay, and the log says why.
+            log.exception(
+                "report_intake_failed", report_id=items[0].msg_id, subject=items[0].subject
+            )
+            await msgs[0].nak(delay=REDELIVERY_DELAY)
+            return
+        # Find the message that fails by handling each alone; the others go through.
+        for msg in msgs:
+            await _handle([msg], pool, settings, clock)
+        return
+    for msg, outcome in zip(msgs, outcomes, strict=True):
+        if outcome.verdict is Verdict.REJECTED:
+            await msg.term()
+        else:
+            await msg.ack()
+
+
+def _source_of(msg: Msg) -> Source:
+    value = (msg.headers or {}).get(SOURCE_HEADER, "nats")
+    try:
+        return Source(value)
+    except ValueError:
+        return Source.NATS
