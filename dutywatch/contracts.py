@@ -245,6 +245,15 @@ def decode_ack(data: bytes) -> AckCommandV1:
     return _decode(_ack_decoder, data, "dutywatch.cmd.ack.v1")
 
 
+class _Envelope(msgspec.Struct):
+    """Just the discriminator: read first so a missing or unknown ``schema`` is named as such."""
+
+    schema: str | None = None
+
+
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+
+
 def _decode(decoder: msgspec.json.Decoder[_T], data: bytes, expected: str) -> _T:
     from dutywatch import errors
 
@@ -254,17 +263,18 @@ def _decode(decoder: msgspec.json.Decoder[_T], data: bytes, expected: str) -> _T
             size=len(data),
         )
     try:
-        return decoder.decode(data)
+        envelope = _envelope_decoder.decode(data)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        field = _field_of(text)
-        if field == "schema" or "missing required field `schema`" in text:
-            raise errors.UnknownSchema(
-                f"`schema` must be {expected!r}: {text}", field="schema"
-            ) from None
-        raise errors.SchemaViolation(text, field=field) from None
+        raise errors.SchemaViolation(f"expected a JSON object: {exc}") from None
     except msgspec.DecodeError as exc:
         raise errors.MalformedJson(f"not valid JSON: {exc}") from None
+    if envelope.schema != expected:
+        found = "no `schema` field" if envelope.schema is None else repr(envelope.schema)
+        raise errors.UnknownSchema(f"`schema` must be {expected!r}; found {found}", field="schema")
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise errors.SchemaViolation(str(exc), field=_field_of(str(exc))) from None
 
 
 def _field_of(message: str) -> str | None:

@@ -36,7 +36,7 @@ from handlers.reports import SOURCE_HEADER
 log = structlog.get_logger(__name__)
 
 RUNTIME = web.AppKey("runtime", Runtime)
-PRINCIPAL_KEY = "dutywatch.principal"
+PRINCIPAL_KEY = web.RequestKey("principal", auth.Principal)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 READ_ROLES = {auth.Role.OFFICER, auth.Role.LEADER, auth.Role.REVIEWER, auth.Role.OFFICE}
