@@ -41,7 +41,11 @@ class Service:
         return {"Authorization": f"Bearer {token}"}
 
     async def publish(
-        self, report: dict[str, Any], *, msg_id: str | None = "report_id", subject: str | None = None
+        self,
+        report: dict[str, Any],
+        *,
+        msg_id: str | None = "report_id",
+        subject: str | None = None,
     ) -> None:
         headers = {"Nats-Msg-Id": report["report_id"]} if msg_id == "report_id" else None
         if msg_id not in (None, "report_id"):

@@ -201,8 +201,18 @@ async def test_bad_reports_do_not_hold_up_good_ones_in_the_same_batch(
             "schema_violation",
             "location.lat",
         ),
-        (json.dumps({**make_report(), "org": "harbin.nangang"}).encode(), 403, "org_mismatch", "org"),
-        (json.dumps({**make_report(), "pad": "x" * 300_000}).encode(), 413, "payload_too_large", None),
+        (
+            json.dumps({**make_report(), "org": "harbin.nangang"}).encode(),
+            403,
+            "org_mismatch",
+            "org",
+        ),
+        (
+            json.dumps({**make_report(), "pad": "x" * 300_000}).encode(),
+            413,
+            "payload_too_large",
+            None,
+        ),
     ],
 )
 async def test_bad_report_over_http_gets_problem_json_and_is_recorded(
