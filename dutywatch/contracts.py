@@ -25,7 +25,7 @@ OrgPath = Annotated[
     Meta(
         min_length=1,
         max_length=255,
-        pattern=r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$",
+        pattern=r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*(?!\n)$",
         description="Organisation path: subject tokens from the city down, e.g. harbin.daoli",
     ),
 ]
@@ -81,7 +81,7 @@ class _Value(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 class Location(_Value, frozen=True):
     text: Annotated[str, Meta(min_length=1, max_length=500)]
-    admin_code: Annotated[str, Meta(pattern=r"^[0-9]{6}([0-9]{3})?$")] | None = None
+    admin_code: Annotated[str, Meta(pattern=r"^[0-9]{6}([0-9]{3})?(?!\n)$")] | None = None
     lat: Annotated[float, Meta(ge=-90, le=90)] | None = None
     lon: Annotated[float, Meta(ge=-180, le=180)] | None = None
 
@@ -106,7 +106,7 @@ class ReportV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.report.v1
 
     report_id: UUID
     incident_ref: Annotated[
-        str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+        str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*(?!\n)$")
     ]
     org: OrgPath
     stage: Stage
@@ -278,15 +278,10 @@ def _decode(decoder: msgspec.json.Decoder[_T], data: bytes, expected: str) -> _T
 
 
 def _field_of(message: str) -> str | None:
-    """Turn msgspec's ``at `$.location.lat``` or ``missing required field `x` `` into a path."""
-    if " - at `$." in message:
-        return message.rsplit(" - at `$.", 1)[1].rstrip("`")
-    if "missing required field `" in message:
-        name = message.split("missing required field `", 1)[1].split("`", 1)[0]
-        prefix = (
-            message.rsplit(" - at `$.", 1)[1].rstrip("`") + "." if " - at `$." in message else ""
-        )
-        return prefix + name
-    if "unknown field `" in message:
-        return message.split("unknown field `", 1)[1].split("`", 1)[0]
-    return None
+    """Turn msgspec's messages into a dotted field path (``location.lat``, ``reporter.name``)."""
+    at = message.rsplit(" - at `$.", 1)[1].rstrip("`") if " - at `$." in message else None
+    for marker in ("missing required field `", "unknown field `"):
+        if marker in message:
+            name = message.split(marker, 1)[1].split("`", 1)[0]
+            return f"{at}.{name}" if at else name
+    return at

@@ -317,7 +317,7 @@ class EmbeddedPostgres:
             await self.stop()  # it died under us: reap it and its orphans first
         bin_dir = postgres_bin_dir()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._port = _choose_port(self.data_dir, self._requested_port)
+        port = self.port  # chosen once per object, so a DSN read before start() stays valid
         account = await _postgres_account()
         run_as: dict[str, object] = {"cwd": "/"}
         if account is not None:
@@ -325,14 +325,14 @@ class EmbeddedPostgres:
             run_as |= {"user": uid, "group": gid, "extra_groups": []}
             await asyncio.to_thread(self._prepare_for_account, bin_dir.parent, uid, gid)
         self._clear_stale_pid_file()
-        if not await _wait_port_free(self.port):
+        if not await _wait_port_free(port):
             raise EmbeddedServiceError(
-                f"cannot start PostgreSQL on 127.0.0.1:{self.port}: the port is in use "
+                f"cannot start PostgreSQL on 127.0.0.1:{port}: the port is in use "
                 f"(remembered in {self.data_dir / _PORT_FILE}; delete that file or pass port=)"
             )
         if not (self.pgdata / "PG_VERSION").exists():
             await self._initdb(bin_dir, run_as)
-        _remember_port(self.data_dir, self.port)
+        _remember_port(self.data_dir, port)
 
         self._socket_dir = _short_tmpdir("dwpg-")
         if account is not None:
@@ -342,7 +342,7 @@ class EmbeddedPostgres:
             "-D",
             str(self.pgdata),
             "-p",
-            str(self.port),
+            str(port),
             "-h",
             "127.0.0.1",
             "-k",
@@ -583,13 +583,13 @@ class EmbeddedNats:
             await self.stop()
         binary = nats_server_binary()
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        self._port = _choose_port(self.store_dir, self._requested_port)
-        if not await _wait_port_free(self.port):
+        port = self.port  # chosen once per object, so a URL read before start() stays valid
+        if not await _wait_port_free(port):
             raise EmbeddedServiceError(
-                f"cannot start nats-server on 127.0.0.1:{self.port}: the port is in use "
+                f"cannot start nats-server on 127.0.0.1:{port}: the port is in use "
                 f"(remembered in {self.store_dir / _PORT_FILE}; delete that file or pass port=)"
             )
-        _remember_port(self.store_dir, self.port)
+        _remember_port(self.store_dir, port)
         self.config_path.write_text(self._config(), encoding="utf-8")
         with self.log_path.open("ab") as log:
             self._proc = await asyncio.create_subprocess_exec(

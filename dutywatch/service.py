@@ -142,31 +142,27 @@ class Runtime:
             await self.nc.drain()
         await self.pool.close()
 
-    async def readiness(self) -> dict[str, Any]:
-        checks: dict[str, Any] = {"workers": self.supervisor.alive}
-        if self.supervisor.failed:
-            checks["worker_failure"] = self.supervisor.failed
+    async def readiness(self) -> tuple[bool, dict[str, str]]:
+        """(ready, per-dependency result): "ok" or what is wrong."""
+        checks: dict[str, str] = {
+            "workers": "ok" if self.supervisor.alive else f"stopped: {self.supervisor.failed}"
+        }
         try:
             async with self.pool.acquire(timeout=2) as conn:
                 await conn.fetchval("SELECT 1")
-            checks["postgres"] = True
+            checks["postgres"] = "ok"
         except Exception as exc:  # any failure means "not ready"; the reason is reported
-            checks["postgres"] = False
-            checks["postgres_error"] = repr(exc)
-        checks["nats"] = self.nc.is_connected
+            checks["postgres"] = f"unreachable: {exc!r}"
+        checks["nats"] = "ok" if self.nc.is_connected else "disconnected"
         if self.nc.is_connected:
             try:
                 missing = await bus.streams_present(self.js, self.settings)
-                checks["streams"] = not missing
-                if missing:
-                    checks["missing_streams"] = missing
+                checks["streams"] = "ok" if not missing else f"missing: {', '.join(missing)}"
             except Exception as exc:  # as above
-                checks["streams"] = False
-                checks["streams_error"] = repr(exc)
+                checks["streams"] = f"unknown: {exc!r}"
         else:
-            checks["streams"] = False
-        checks["ready"] = all(checks[k] is True for k in ("workers", "postgres", "nats", "streams"))
-        return checks
+            checks["streams"] = "unknown: NATS disconnected"
+        return all(v == "ok" for v in checks.values()), checks
 
 
 async def open_runtime(settings: Settings, clock: Clock, *, migrate: bool = True) -> Runtime:

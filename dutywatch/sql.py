@@ -78,5 +78,3 @@ class Queries:
         if query.shape != shape:
             raise TypeError(f"query {name} returns :{query.shape}, called as :{shape}")
         return query
-
-

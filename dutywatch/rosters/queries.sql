@@ -9,3 +9,10 @@ INSERT INTO duty_shifts (org_path, role, person_id, starts_at, ends_at) VALUES (
 
 -- name: person :one
 SELECT id, name, org_path, phone FROM people WHERE id = $1;
+
+-- name: on_duty_detail :many
+-- Who holds each role of one organisation at one instant, with contact details.
+SELECT s.role, s.person_id, p.name, p.phone, s.starts_at, s.ends_at
+FROM duty_shifts s JOIN people p ON p.id = s.person_id
+WHERE s.org_path = $1 AND s.starts_at <= $2 AND s.ends_at > $2
+ORDER BY s.role, s.person_id;

@@ -20,14 +20,12 @@ from dutywatch import auth, errors
 from dutywatch.clock import Clock, utc
 from dutywatch.config import Settings
 from dutywatch.contracts import MAX_PAYLOAD_BYTES, decode_report
-from dutywatch.escalation.rules import DUTY_OFFICER, LEADER_ON_DUTY
 from dutywatch.incidents import commands
 from dutywatch.incidents import store as incidents
 from dutywatch.incidents.rules import Incident, State
 from dutywatch.orgs.store import known_orgs, list_orgs
 from dutywatch.outbox.store import record_rejection
-from dutywatch.rosters.rules import ancestors, on_duty
-from dutywatch.rosters.store import shifts_at
+from dutywatch.rosters.store import queries as roster_queries
 from dutywatch.service import Runtime, open_runtime
 from dutywatch.timeline import Source
 from dutywatch.timeline.store import entries_of
@@ -125,8 +123,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    checks = await runtime(request).readiness()
-    return web.json_response(checks, status=200 if checks["ready"] else 503)
+    ready, checks = await runtime(request).readiness()
+    return web.json_response(
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status=200 if ready else 503,
+    )
 
 
 async def post_report(request: web.Request) -> web.Response:
@@ -354,7 +355,8 @@ async def get_orgs(request: web.Request) -> web.Response:
 
 
 async def get_oncall(request: web.Request) -> web.Response:
-    who = await principal(request)
+    # Any authenticated caller may ask: neighbouring duty rooms need to know whom to call.
+    await principal(request)
     org = request.query.get("org")
     if not org:
         raise errors.RejectedInput("query parameter `org` is required", field="org")
@@ -369,14 +371,22 @@ async def get_oncall(request: web.Request) -> web.Response:
     async with rt.pool.acquire() as conn:
         if not await known_orgs(conn, [org]):
             raise errors.NotFound(f"organisation {org!r} is not registered", field="org")
-        shifts = await shifts_at(conn, ancestors(org), at)
+        rows = await roster_queries.many(conn, "on_duty_detail", org, at)
     return web.json_response(
         {
             "org": org,
             "at": at.isoformat(),
-            "duty_officer": on_duty(shifts, org, DUTY_OFFICER, at),
-            "leader_on_duty": on_duty(shifts, org, LEADER_ON_DUTY, at),
-            "requested_by": who.label,
+            "on_duty": [
+                {
+                    "role": row["role"],
+                    "person_id": row["person_id"],
+                    "name": row["name"],
+                    "phone": row["phone"],
+                    "starts_at": row["starts_at"].isoformat(),
+                    "ends_at": row["ends_at"].isoformat(),
+                }
+                for row in rows
+            ],
         }
     )
 
