@@ -271,3 +271,23 @@ async def test_http_requires_a_valid_token(service: Service) -> None:
     )
     assert response.status == 401
     assert (await response.json())["type"].endswith("/unauthenticated")
+
+
+async def test_each_report_is_logged_once_with_its_ids(service: Service) -> None:
+    from structlog.testing import capture_logs
+
+    report = make_report()
+    item = Inbound(
+        data=json.dumps(report).encode(),
+        subject=service.settings.subject("report", report["org"]),
+        msg_id=report["report_id"],
+    )
+    with capture_logs() as logs:
+        [outcome] = await ingest_batch(
+            service.runtime.pool, service.settings, [item], service.clock.now()
+        )
+    accepted = [e for e in logs if e["event"] == "report_accepted"]
+    assert len(accepted) == 1
+    assert accepted[0]["incident_id"] == outcome.incident_id
+    assert accepted[0]["report_id"] == report["report_id"]
+    assert accepted[0]["org"] == report["org"]
