@@ -36,6 +36,7 @@ from dutywatch.outbox.store import record_rejection
 from dutywatch.sql import Conn
 from dutywatch.timeline import Source
 from dutywatch.timeline.store import append
+from dutywatch.writes import Writes, flush
 
 log = structlog.get_logger(__name__)
 
@@ -83,8 +84,6 @@ class _Decoded:
 @dataclass
 class _BatchState:
     incidents: dict[tuple[str, str], Incident] = field(default_factory=dict)
-    new: set[int] = field(default_factory=set)
-    touched: set[int] = field(default_factory=set)
 
 
 def org_of_subject(settings: Settings, subject: str) -> str | None:
@@ -155,6 +154,10 @@ async def _apply(
     seen = await incidents.known_report_ids(conn, [r.report_id for r in reports])
     keys = sorted({(r.org, r.incident_ref) for r in reports})
     state = _BatchState(incidents=await incidents.lock_by_refs(conn, keys))
+    writes = Writes(now=now)
+    await writes.incident_ids.reserve(conn, sum(1 for k in keys if k not in state.incidents))
+    await writes.page_ids.reserve(conn, len(reports))
+    rosters = await engine.Rosters.load(conn, (r.org for r in reports), writes)
 
     for d in valid:
         report = d.report
@@ -168,17 +171,11 @@ async def _apply(
             )
             continue
         seen.add(report.report_id)
-        incident = await _apply_one(conn, settings, state, d, report, now)
+        incident = await _apply_one(conn, writes, rosters, settings, state, d, report)
         outcomes[d.index] = Outcome(
             verdict=Verdict.ACCEPTED, incident_id=incident.id, report_id=str(report.report_id)
         )
-
-    for incident_id in state.touched:
-        incident = next(i for i in state.incidents.values() if i.id == incident_id)
-        if incident_id in state.new:
-            await incidents.insert(conn, incident)
-        else:
-            await incidents.update(conn, incident)
+    await flush(conn, writes)
 
     for d in decoded:
         if d.error is not None:
@@ -204,42 +201,47 @@ async def _apply(
 
 async def _apply_one(
     conn: Conn,
+    writes: Writes,
+    rosters: engine.Rosters,
     settings: Settings,
     state: _BatchState,
     d: _Decoded,
     report: ReportV1,
-    now: datetime,
 ) -> Incident:
     key = (report.org, report.incident_ref)
     current = state.incidents.get(key)
-    new_id = await incidents.next_id(conn) if current is None else 0
+    new_id = await writes.incident_ids.take(conn) if current is None else 0
     policy = spine_policy(report.grade, settings.ack_timeouts)
-    outcome = apply_report(current, report, new_id=new_id, policy_version=policy.version, now=now)
+    outcome = apply_report(
+        current, report, new_id=new_id, policy_version=policy.version, now=writes.now
+    )
     incident = outcome.incident
-    await incidents.insert_report(
-        conn, report, incident.id, source=str(d.item.source), subject=d.item.subject, now=now
+    writes.reports.append(
+        (
+            report.report_id,
+            incident.id,
+            str(report.stage),
+            report.sequence,
+            str(d.item.source),
+            d.item.subject,
+            writes.now,
+            d.item.data.decode("utf-8"),
+        )
     )
     office = f"office:{report.org}"
-    incident = await append(
-        conn, incident, outcome.facts, at=now, actor=office, source=d.item.source
-    )
+    incident = append(writes, incident, outcome.facts, actor=office, source=d.item.source)
     if outcome.page is not PageNeed.NONE:
-        incident, page_facts = await engine.start_policy(conn, settings, incident, now)
-        incident = await append(
-            conn, incident, page_facts, at=now, actor=SYSTEM_ACTOR, source=Source.SYSTEM
-        )
-    await events.emit(
-        conn,
+        incident, page_facts = await engine.start_policy(conn, writes, rosters, settings, incident)
+        incident = append(writes, incident, page_facts, actor=SYSTEM_ACTOR, source=Source.SYSTEM)
+    events.emit(
+        writes,
         settings,
         incident,
         EventKind.OPENED if outcome.opened else EventKind.UPDATED,
         actor=office,
-        now=now,
     )
     state.incidents[key] = incident
-    state.touched.add(incident.id)
-    if outcome.opened:
-        state.new.add(incident.id)
+    writes.save(incident, new=outcome.opened)
     log.info(
         "report_accepted",
         incident_id=incident.id,

@@ -1,14 +1,15 @@
 """Carrying out escalation decisions inside the caller's transaction.
 
-The rules (dutywatch.escalation.rules, dutywatch.rosters.rules) decide; this module reads
-what they need, writes pages, outbox messages and the next timer, and returns the facts
-for the timeline. The caller appends them and saves the incident in the same transaction.
+The rules (dutywatch.escalation.rules, dutywatch.rosters.rules) decide; this module turns a
+decision into pages, outbox messages and the next timer in the transaction's
+:class:`~dutywatch.writes.Writes`, and returns the facts for the timeline. The caller chains
+them and saves the incident in the same transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime
 
 import structlog
 
@@ -16,17 +17,28 @@ from dutywatch.config import Settings
 from dutywatch.contracts import NotificationV1, PageReason
 from dutywatch.escalation.rules import Policy, Progress, due_steps, next_due_at, spine_policy
 from dutywatch.incidents.rules import Fact, Incident, State
-from dutywatch.incidents.store import queries as incident_queries
-from dutywatch.outbox.store import enqueue
-from dutywatch.rosters.rules import ancestors, route_page
+from dutywatch.rosters.rules import Shift, ancestors, route_page
 from dutywatch.rosters.store import shifts_at
 from dutywatch.sql import Conn, Queries
 from dutywatch.timeline import EntryKind
+from dutywatch.writes import Writes
 
 queries = Queries(__package__)
 log = structlog.get_logger(__name__)
 
 TIMER_KIND = "escalation"
+
+
+class Rosters:
+    """Shifts covering ``writes.now`` for the organisations a transaction pages, read once."""
+
+    def __init__(self, shifts: Sequence[Shift]) -> None:
+        self.shifts = list(shifts)
+
+    @classmethod
+    async def load(cls, conn: Conn, orgs: Iterable[str], writes: Writes) -> Rosters:
+        chain = sorted({a for org in orgs for a in ancestors(org)})
+        return cls(await shifts_at(conn, chain, writes.now))
 
 
 def policy_for(settings: Settings, incident: Incident) -> Policy:
@@ -46,17 +58,18 @@ def progress_of(incident: Incident) -> Progress:
 
 async def page_role(
     conn: Conn,
+    writes: Writes,
+    rosters: Rosters,
     settings: Settings,
     incident: Incident,
     *,
     role: str,
     step: int,
     reason: PageReason,
-    now: datetime,
 ) -> list[Fact]:
     """Page whoever holds ``role`` for the incident's organisation, climbing past gaps."""
-    shifts = await shifts_at(conn, ancestors(incident.org_path), now)
-    recipients = route_page(shifts, incident.org_path, role, now)
+    now = writes.now
+    recipients = route_page(rosters.shifts, incident.org_path, role, now)
     facts = [
         Fact(
             kind=EntryKind.ROSTER_GAP,
@@ -74,20 +87,21 @@ async def page_role(
         )
         return facts
     for person_id in recipients.people:
-        page_id: int = await incident_queries.val(
-            conn,
-            "insert_page",
-            incident.id,
-            person_id,
-            role,
-            recipients.org_path,
-            str(reason),
-            step,
-            incident.policy_version,
-            now,
+        page_id = await writes.page_ids.take(conn)
+        writes.pages.append(
+            (
+                page_id,
+                incident.id,
+                person_id,
+                role,
+                recipients.org_path,
+                str(reason),
+                step,
+                incident.policy_version,
+                now,
+            )
         )
-        await enqueue(
-            conn,
+        writes.enqueue(
             settings.subject("notify", person_id),
             NotificationV1(
                 page_id=page_id,
@@ -104,7 +118,6 @@ async def page_role(
                 status=incident.status,
                 created_at=now,
             ),
-            now,
         )
         facts.append(
             Fact(
@@ -124,21 +137,28 @@ async def page_role(
 
 
 async def start_policy(
-    conn: Conn, settings: Settings, incident: Incident, now: datetime
+    conn: Conn, writes: Writes, rosters: Rosters, settings: Settings, incident: Incident
 ) -> tuple[Incident, list[Fact]]:
     """(Re)start the escalation policy: cancel pending timers, fire what is due now."""
     policy = policy_for(settings, incident)
-    await queries.exec(conn, "cancel_timers_of", incident.id, now)
+    writes.cancel_timers(incident.id)
     incident = replace(
-        incident, policy_version=policy.version, policy_started_at=now, policy_fired=0
+        incident, policy_version=policy.version, policy_started_at=writes.now, policy_fired=0
     )
-    return await fire_due(conn, settings, incident, now, first=True)
+    return await fire_due(conn, writes, rosters, settings, incident, first=True)
 
 
 async def fire_due(
-    conn: Conn, settings: Settings, incident: Incident, now: datetime, *, first: bool = False
+    conn: Conn,
+    writes: Writes,
+    rosters: Rosters,
+    settings: Settings,
+    incident: Incident,
+    *,
+    first: bool = False,
 ) -> tuple[Incident, list[Fact]]:
-    """Fire every step due at ``now`` and arm a timer for the next one."""
+    """Fire every step due now and arm a timer for the next one."""
+    now = writes.now
     policy = policy_for(settings, incident)
     facts: list[Fact] = []
     for index in due_steps(policy, progress_of(incident), now):
@@ -157,20 +177,17 @@ async def fire_due(
             )
         facts += await page_role(
             conn,
+            writes,
+            rosters,
             settings,
             incident,
             role=step.role,
             step=index,
             reason=PageReason.FIRST_PAGE if first and index == 0 else PageReason.ESCALATION,
-            now=now,
         )
         incident = replace(incident, policy_fired=index + 1)
     upcoming = next_due_at(policy, progress_of(incident))
     if upcoming is not None:
         step_index, due_at = upcoming
-        await queries.exec(conn, "insert_timer", incident.id, TIMER_KIND, step_index, due_at, now)
+        writes.add_timer(incident.id, TIMER_KIND, step_index, due_at)
     return incident, facts
-
-
-async def cancel(conn: Conn, incident_id: int, now: datetime) -> None:
-    await queries.exec(conn, "cancel_timers_of", incident_id, now)

@@ -1,10 +1,3 @@
--- name: insert_timer :exec
-INSERT INTO timers (incident_id, kind, step, due_at, created_at) VALUES ($1, $2, $3, $4, $5);
-
--- name: cancel_timers_of :exec
-UPDATE timers SET cancelled_at = $2
-WHERE incident_id = $1 AND fired_at IS NULL AND cancelled_at IS NULL;
-
 -- name: claim_due_timers :many
 -- Any number of replicas run this; SKIP LOCKED hands each due timer to exactly one.
 SELECT id, incident_id, step, due_at
@@ -14,15 +7,8 @@ ORDER BY due_at
 LIMIT $2
 FOR UPDATE SKIP LOCKED;
 
--- name: mark_timer_fired :exec
-UPDATE timers SET fired_at = $2 WHERE id = $1;
-
 -- name: next_due_at :val
 SELECT min(due_at) FROM timers WHERE fired_at IS NULL AND cancelled_at IS NULL;
-
--- name: pending_timers_of :many
-SELECT id, step, due_at FROM timers
-WHERE incident_id = $1 AND fired_at IS NULL AND cancelled_at IS NULL ORDER BY due_at;
 
 -- name: lock_incident_nowait :one
 -- The scheduler skips an incident another transaction holds (an acknowledgement in

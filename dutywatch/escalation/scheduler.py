@@ -18,6 +18,7 @@ from dutywatch.incidents import store as incidents
 from dutywatch.incidents.rules import State
 from dutywatch.timeline import Source
 from dutywatch.timeline.store import append
+from dutywatch.writes import Writes, flush
 
 log = structlog.get_logger(__name__)
 queries = engine.queries
@@ -31,29 +32,28 @@ async def fire_due_timers(pool: asyncpg.Pool, settings: Settings, now: datetime)
     """Fire every timer due at ``now`` (up to CLAIM_LIMIT); return how many were claimed."""
 
     async def transaction() -> int:
-        fired_any = False
         async with pool.acquire() as conn, conn.transaction():
             timers = await queries.many(conn, "claim_due_timers", now, CLAIM_LIMIT)
+            if not timers:
+                return 0
+            writes = Writes(now=now)
+            due = []
             for timer in timers:
                 row = await queries.one(conn, "lock_incident_nowait", timer["incident_id"])
                 if row is None:
                     continue  # busy: its holder may cancel this timer; look again next round
+                writes.fired_timers.append(timer["id"])
                 incident = incidents.from_row(row)
-                await queries.exec(conn, "mark_timer_fired", timer["id"], now)
-                if incident.state is not State.OPEN or incident.policy_started_at is None:
+                if incident.state is State.OPEN and incident.policy_started_at is not None:
+                    due.append((timer, incident))
+            rosters = await engine.Rosters.load(conn, (i.org_path for _, i in due), writes)
+            for timer, claimed in due:
+                incident, facts = await engine.fire_due(conn, writes, rosters, settings, claimed)
+                if not facts and incident.policy_fired == claimed.policy_fired:
                     continue
-                before = incident.policy_fired
-                incident, facts = await engine.fire_due(conn, settings, incident, now)
-                if not facts and incident.policy_fired == before:
-                    continue
-                incident = await append(
-                    conn, incident, facts, at=now, actor="dutywatch", source=Source.SYSTEM
-                )
-                await incidents.update(conn, incident)
-                await events.emit(
-                    conn, settings, incident, EventKind.ESCALATED, actor="dutywatch", now=now
-                )
-                fired_any = True
+                incident = append(writes, incident, facts, actor="dutywatch", source=Source.SYSTEM)
+                writes.save(incident)
+                events.emit(writes, settings, incident, EventKind.ESCALATED, actor="dutywatch")
                 log.info(
                     "incident_escalated",
                     incident_id=incident.id,
@@ -61,7 +61,8 @@ async def fire_due_timers(pool: asyncpg.Pool, settings: Settings, now: datetime)
                     step=incident.policy_fired - 1,
                     late_ms=round((now - timer["due_at"]).total_seconds() * 1000, 1),
                 )
-            if fired_any:
+            await flush(conn, writes)
+            if writes.outbox:
                 await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
             return len(timers)
 

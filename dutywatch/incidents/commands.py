@@ -15,12 +15,12 @@ from dutywatch import errors
 from dutywatch.config import Settings
 from dutywatch.contracts import EventKind
 from dutywatch.db import OUTBOX_CHANNEL, with_retries
-from dutywatch.escalation import engine
 from dutywatch.incidents import events, rules
 from dutywatch.incidents import store as incidents
 from dutywatch.incidents.rules import Incident, Transition
 from dutywatch.timeline import Source
 from dutywatch.timeline.store import append
+from dutywatch.writes import Writes, flush
 
 log = structlog.get_logger(__name__)
 
@@ -62,12 +62,12 @@ async def _run(
             transition: Transition = decide(incident, actor=actor, note=note, now=now)
             incident = transition.incident
             if transition.changed:
-                await engine.cancel(conn, incident.id, now)
-                incident = await append(
-                    conn, incident, transition.facts, at=now, actor=actor, source=source
-                )
-                await incidents.update(conn, incident)
-                await events.emit(conn, settings, incident, _EVENTS[verb], actor=actor, now=now)
+                writes = Writes(now=now)
+                writes.cancel_timers(incident.id)
+                incident = append(writes, incident, transition.facts, actor=actor, source=source)
+                writes.save(incident)
+                events.emit(writes, settings, incident, _EVENTS[verb], actor=actor)
+                await flush(conn, writes)
                 await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
             result = {
                 "incident_id": incident.id,

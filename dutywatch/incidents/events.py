@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from dutywatch.config import Settings
 from dutywatch.contracts import EventKind, IncidentEventV1
 from dutywatch.incidents.rules import Incident
-from dutywatch.outbox.store import enqueue
-from dutywatch.sql import Conn
+from dutywatch.writes import Writes
 
 
-async def emit(
-    conn: Conn,
+def emit(
+    writes: Writes,
     settings: Settings,
     incident: Incident,
     kind: EventKind,
     *,
     actor: str | None,
-    now: datetime,
 ) -> None:
     """Queue an event; its ``event_id`` is the timeline seq of the entry it reflects."""
-    await enqueue(
-        conn,
+    writes.enqueue(
         settings.subject("event", *incident.org_path.split("."), str(kind)),
         IncidentEventV1(
             event_id=max(incident.timeline_seq, 1),
@@ -34,8 +29,7 @@ async def emit(
             title=incident.title,
             status=incident.status,
             state=str(incident.state),
-            at=now,
+            at=writes.now,
             actor=actor,
         ),
-        now,
     )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from dutywatch.contracts import Category, Grade, ReportStatus, ReportV1, encode
+from dutywatch.contracts import Category, Grade, ReportStatus
 from dutywatch.incidents.rules import Incident, State
 from dutywatch.sql import Conn, Queries
 
@@ -63,80 +63,9 @@ async def get(conn: Conn, incident_id: int) -> Incident | None:
     return from_row(row) if row is not None else None
 
 
-async def next_id(conn: Conn) -> int:
-    value: int = await queries.val(conn, "next_incident_id")
-    return value
-
-
 async def known_report_ids(conn: Conn, report_ids: Sequence[UUID]) -> set[UUID]:
     rows = await queries.many(conn, "known_report_ids", list(report_ids))
     return {row["report_id"] for row in rows}
-
-
-async def insert(conn: Conn, i: Incident) -> None:
-    await queries.exec(
-        conn,
-        "insert_incident",
-        i.id,
-        i.org_path,
-        i.incident_ref,
-        str(i.state),
-        str(i.grade),
-        str(i.category),
-        i.title,
-        str(i.status),
-        i.sensitive,
-        i.first_report_missing,
-        i.occurred_at,
-        i.opened_at,
-        i.last_report_at,
-        i.reports_count,
-        i.policy_version,
-        i.policy_started_at,
-        i.policy_fired,
-        i.timeline_seq,
-        i.timeline_head,
-    )
-
-
-async def update(conn: Conn, i: Incident) -> None:
-    await queries.exec(
-        conn,
-        "update_incident",
-        i.id,
-        str(i.state),
-        str(i.grade),
-        i.title,
-        i.sensitive,
-        i.last_report_at,
-        i.reports_count,
-        i.policy_version,
-        i.policy_started_at,
-        i.policy_fired,
-        i.acknowledged_at,
-        i.acknowledged_by,
-        i.resolved_at,
-        i.resolved_by,
-        i.timeline_seq,
-        i.timeline_head,
-    )
-
-
-async def insert_report(
-    conn: Conn, report: ReportV1, incident_id: int, *, source: str, subject: str, now: Any
-) -> None:
-    await queries.exec(
-        conn,
-        "insert_report",
-        report.report_id,
-        incident_id,
-        str(report.stage),
-        report.sequence,
-        source,
-        subject,
-        now,
-        encode(report).decode("utf-8"),
-    )
 
 
 async def list_incidents(

@@ -1,11 +1,3 @@
--- name: insert_entries :exec
-INSERT INTO timeline_entries
-    (incident_id, seq, kind, at, actor, source, body, personal_digest, prev_hash, hash)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
-
--- name: insert_personal :exec
-INSERT INTO personal_data (incident_id, seq, salt, data) VALUES ($1, $2, $3, $4);
-
 -- name: entries_of :many
 SELECT incident_id, seq, kind::text AS kind, at, actor, source, body, personal_digest,
        prev_hash, hash

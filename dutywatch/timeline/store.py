@@ -6,7 +6,6 @@ import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dutywatch.sql import Conn, Queries
@@ -22,34 +21,34 @@ from dutywatch.timeline.chain import (
 
 if TYPE_CHECKING:
     from dutywatch.incidents.rules import Fact, Incident
+    from dutywatch.writes import Writes
 
 queries = Queries(__package__)
 
 
-async def append(
-    conn: Conn,
+def append(
+    writes: Writes,
     incident: Incident,
     facts: Sequence[Fact],
     *,
-    at: datetime,
     actor: str,
     source: Source,
 ) -> Incident:
     """Chain ``facts`` after the incident's head; return the incident with its new head.
 
-    The caller holds the incident row lock and writes the returned head back in the same
-    transaction, so a failed audit write fails the whole operation.
+    The entries go into ``writes`` and the new head onto the incident, which the caller saves
+    in the same transaction: a failed audit write fails the whole operation.
     """
-    seq, head = incident.timeline_seq, incident.timeline_head
-    entries: list[tuple[Any, ...]] = []
-    personal_rows: list[tuple[Any, ...]] = []
+    seq, head, at = incident.timeline_seq, incident.timeline_head, writes.now
     for fact in facts:
         seq += 1
         digest = None
         if fact.personal:
             salt = secrets.token_bytes(16)
             digest = personal_digest(salt, fact.personal)
-            personal_rows.append((incident.id, seq, salt, json.dumps(fact.personal)))
+            writes.personal.append(
+                (incident.id, seq, salt, json.dumps(fact.personal, ensure_ascii=False))
+            )
         new_hash = entry_hash(
             incident_id=incident.id,
             seq=seq,
@@ -61,7 +60,7 @@ async def append(
             personal_digest=digest,
             prev_hash=head,
         )
-        entries.append(
+        writes.entries.append(
             (
                 incident.id,
                 seq,
@@ -76,8 +75,6 @@ async def append(
             )
         )
         head = new_hash
-    await queries.exec_many(conn, "insert_entries", entries)
-    await queries.exec_many(conn, "insert_personal", personal_rows)
     return replace(incident, timeline_seq=seq, timeline_head=head)
 
 
