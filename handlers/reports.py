@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
+import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -286,6 +287,11 @@ async def _next_batch(sub: JetStreamContext.PullSubscription, settings: Settings
     try:
         msgs: list[Msg] = await sub.fetch(1, timeout=IDLE_FETCH_TIMEOUT)
     except TimeoutError:
+        return []
+    except nats.errors.Error as exc:
+        # Disconnected or the server restarting: the client reconnects by itself.
+        log.warning("intake_fetch_failed", error=repr(exc))
+        await asyncio.sleep(IDLE_FETCH_TIMEOUT)
         return []
     if settings.intake_batch > 1:
         with contextlib.suppress(TimeoutError):

@@ -12,6 +12,7 @@ import contextlib
 from datetime import datetime
 
 import asyncpg
+import nats.errors
 import structlog
 from nats.js import JetStreamContext
 
@@ -21,22 +22,24 @@ from dutywatch.outbox.store import queries
 log = structlog.get_logger(__name__)
 
 BATCH = 500
+PUBLISH_TIMEOUT = 10.0
 POLL_SECONDS = 1.0
 
 
 async def publish_rows(js: JetStreamContext, rows: list[asyncpg.Record]) -> None:
-    """Publish rows concurrently and wait for every JetStream acknowledgement."""
-    await asyncio.gather(
-        *(
-            js.publish(
-                row["subject"],
-                bytes(row["payload"]),
-                headers={"Nats-Msg-Id": str(row["id"])},
-                timeout=10,
-            )
-            for row in rows
+    """Publish rows without waiting for each other, then wait for every JetStream ack."""
+    acks = [
+        await js.publish_async(
+            row["subject"],
+            bytes(row["payload"]),
+            headers={"Nats-Msg-Id": str(row["id"])},
+            wait_stall=PUBLISH_TIMEOUT,
         )
-    )
+        for row in rows
+    ]
+    # Any failure or timeout leaves the rows unmarked; they are published again later and
+    # the duplicate window drops the copies that did get through.
+    await asyncio.wait_for(asyncio.gather(*acks), timeout=PUBLISH_TIMEOUT)
 
 
 async def relay_once(pool: asyncpg.Pool, js: JetStreamContext, now: datetime) -> int:
@@ -63,7 +66,7 @@ async def run(
         wake.clear()
         try:
             count = await relay_once(pool, js, clock.now())
-        except (TimeoutError, asyncpg.PostgresConnectionError, OSError) as exc:
+        except (TimeoutError, asyncpg.PostgresConnectionError, OSError, nats.errors.Error) as exc:
             # Nothing is lost: unpublished rows stay pending and are retried.
             log.warning("outbox_relay_retry", error=repr(exc), backoff_s=backoff)
             await asyncio.sleep(backoff)

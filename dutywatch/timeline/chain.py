@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
+
+import msgspec
+
+
+def _canonical(value: Any) -> bytes:
+    """JSON with object keys sorted, no insignificant whitespace, UTF-8 (not ASCII-escaped)."""
+    return msgspec.json.encode(value, order="sorted")
+
 
 #: prev_hash of the first entry of every incident.
 GENESIS: Final = b""
@@ -87,9 +94,7 @@ def canonical_bytes(
         "personal_digest": personal_digest.hex() if personal_digest is not None else None,
         "prev_hash": prev_hash.hex(),
     }
-    return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _canonical(document)
 
 
 def entry_hash(
@@ -121,8 +126,7 @@ def entry_hash(
 
 def personal_digest(salt: bytes, data: Mapping[str, Any]) -> bytes:
     """Salted digest of personal data; the salt is destroyed with the data on purge."""
-    encoded = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(salt + encoded.encode("utf-8")).digest()
+    return hashlib.sha256(salt + _canonical(data)).digest()
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from dutywatch.sql import Conn, Queries
 from dutywatch.timeline.chain import (
@@ -47,7 +48,7 @@ def append(
             salt = secrets.token_bytes(16)
             digest = personal_digest(salt, fact.personal)
             writes.personal.append(
-                (incident.id, seq, salt, json.dumps(fact.personal, ensure_ascii=False))
+                (incident.id, seq, salt, msgspec.json.encode(fact.personal).decode())
             )
         new_hash = entry_hash(
             incident_id=incident.id,
@@ -68,7 +69,7 @@ def append(
                 at,
                 actor,
                 str(source),
-                json.dumps(fact.body, ensure_ascii=False),
+                msgspec.json.encode(fact.body).decode(),
                 digest,
                 head,
                 new_hash,
@@ -86,7 +87,7 @@ def _entry(row: Any) -> Entry:
         at=row["at"],
         actor=row["actor"],
         source=Source(row["source"]),
-        body=json.loads(row["body"]),
+        body=msgspec.json.decode(row["body"]),
         personal_digest=row["personal_digest"],
         prev_hash=row["prev_hash"],
         hash=row["hash"],
