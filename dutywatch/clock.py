@@ -43,32 +43,28 @@ class ManualClock:
         if start.tzinfo is None:
             raise ValueError("ManualClock needs a timezone-aware start time")
         self._now = start
-        self._moved = asyncio.Condition()
+        self._sleepers: set[tuple[datetime, asyncio.Future[None]]] = set()
 
     def now(self) -> datetime:
         return self._now
 
     async def advance(self, delta: timedelta) -> None:
-        async with self._moved:
-            self._now += delta
-            self._moved.notify_all()
+        self._now += delta
+        for when, woken in list(self._sleepers):
+            if when <= self._now and not woken.done():
+                woken.set_result(None)
 
     async def sleep_until(self, when: datetime, wake: asyncio.Event) -> None:
+        if self._now >= when or wake.is_set():
+            return
+        sleeper = (when, asyncio.get_running_loop().create_future())
+        self._sleepers.add(sleeper)
         waiter = asyncio.ensure_future(wake.wait())
         try:
-            async with self._moved:
-                while self._now < when and not wake.is_set():
-                    moved = asyncio.ensure_future(self._moved.wait())
-                    done, _ = await asyncio.wait(
-                        {moved, waiter}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if moved not in done:
-                        moved.cancel()
-                        # Condition.wait re-acquires the lock even when cancelled.
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await moved
-                        return
+            await asyncio.wait({sleeper[1], waiter}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._sleepers.discard(sleeper)
+            sleeper[1].cancel()
             waiter.cancel()
 
 

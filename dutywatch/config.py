@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -67,9 +68,13 @@ class Settings:
 
 def _parse_host_port(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ConfigurationError(f"expected HOST:PORT, got {value!r}")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigurationError(f"expected HOST:PORT with a port from 1 to 65535, got {value!r}")
     return host or "127.0.0.1", int(port)
+
+
+#: A week: longer than any statutory reporting clock, far below timedelta's range.
+_MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 
 
 def _parse_ack_timeouts(value: str) -> dict[Grade, timedelta]:
@@ -77,15 +82,31 @@ def _parse_ack_timeouts(value: str) -> dict[Grade, timedelta]:
     timeouts = dict(DEFAULT_ACK_TIMEOUTS)
     for item in filter(None, (part.strip() for part in value.split(","))):
         grade, sep, seconds = item.partition("=")
-        try:
-            timeouts[Grade(grade.strip())] = timedelta(seconds=float(seconds))
-        except ValueError:
-            raise ConfigurationError(
-                f"DUTYWATCH_ACK_TIMEOUTS item {item!r}: expected GRADE=SECONDS, e.g. III=600"
-            ) from None
         if not sep:
             raise ConfigurationError(f"DUTYWATCH_ACK_TIMEOUTS item {item!r} has no '='")
+        problem = ConfigurationError(
+            f"DUTYWATCH_ACK_TIMEOUTS item {item!r}: expected GRADE=SECONDS with a grade "
+            f"I-IV and 0 to {_MAX_TIMEOUT_SECONDS} seconds, e.g. III=600"
+        )
+        try:
+            parsed = float(seconds)
+            grade_value = Grade(grade.strip())
+        except ValueError:
+            raise problem from None
+        if not math.isfinite(parsed) or not 0 <= parsed <= _MAX_TIMEOUT_SECONDS:
+            raise problem
+        timeouts[grade_value] = timedelta(seconds=parsed)
     return timeouts
+
+
+def _parse_positive_int(name: str, value: str) -> int:
+    try:
+        parsed = int(value)
+    except ValueError:
+        parsed = 0
+    if parsed < 1:
+        raise ConfigurationError(f"{name} must be a whole number >= 1, got {value!r}")
+    return parsed
 
 
 def from_env(
@@ -121,6 +142,8 @@ def from_env(
     if "DUTYWATCH_ACK_TIMEOUTS" in env:
         values["ack_timeouts"] = _parse_ack_timeouts(env["DUTYWATCH_ACK_TIMEOUTS"])
     if "DUTYWATCH_STREAM_REPLICAS" in env:
-        values["stream_replicas"] = int(env["DUTYWATCH_STREAM_REPLICAS"])
+        values["stream_replicas"] = _parse_positive_int(
+            "DUTYWATCH_STREAM_REPLICAS", env["DUTYWATCH_STREAM_REPLICAS"]
+        )
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ msgspec types decode and validate a message in one step at the edge, and
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
 from typing import Annotated, Final, TypeVar
 from uuid import UUID
@@ -252,6 +253,8 @@ class _Envelope(msgspec.Struct):
 
 
 _envelope_decoder = msgspec.json.Decoder(_Envelope)
+#: ``\u0000`` in a JSON string, i.e. preceded by an even number of backslashes.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def _decode(decoder: msgspec.json.Decoder[_T], data: bytes, expected: str) -> _T:
@@ -268,6 +271,10 @@ def _decode(decoder: msgspec.json.Decoder[_T], data: bytes, expected: str) -> _T
         raise errors.SchemaViolation(f"expected a JSON object: {exc}") from None
     except msgspec.DecodeError as exc:
         raise errors.MalformedJson(f"not valid JSON: {exc}") from None
+    if b"\\u0000" in data and _NUL_ESCAPE.search(data):
+        raise errors.SchemaViolation(
+            "text must not contain U+0000 (NUL): PostgreSQL cannot store it; remove the character"
+        )
     if envelope.schema != expected:
         found = "no `schema` field" if envelope.schema is None else repr(envelope.schema)
         raise errors.UnknownSchema(f"`schema` must be {expected!r}; found {found}", field="schema")

@@ -90,29 +90,6 @@ class Writes:
         )
 
 
-def _update_row(i: Incident) -> tuple[Any, ...]:
-    return (
-        i.id,
-        str(i.state),
-        str(i.grade),
-        i.title,
-        str(i.status),
-        i.sensitive,
-        i.first_report_missing,
-        i.last_report_at,
-        i.reports_count,
-        i.policy_version,
-        i.policy_started_at,
-        i.policy_fired,
-        i.acknowledged_at,
-        i.acknowledged_by,
-        i.resolved_at,
-        i.resolved_by,
-        i.timeline_seq,
-        i.timeline_head,
-    )
-
-
 def _incident_row(i: Incident) -> tuple[Any, ...]:
     return (
         i.id,
@@ -139,6 +116,15 @@ def _incident_row(i: Incident) -> tuple[Any, ...]:
         i.timeline_seq,
         i.timeline_head,
     )
+
+
+#: Positions in :func:`_incident_row` of the columns an update writes (id first, as $1).
+_UPDATED = (0, 3, 4, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22)
+
+
+def _update_row(i: Incident) -> tuple[Any, ...]:
+    row = _incident_row(i)
+    return tuple(row[n] for n in _UPDATED)
 
 
 async def _many(conn: Conn, name: str, rows: Iterable[tuple[Any, ...]]) -> None:

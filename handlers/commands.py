@@ -58,9 +58,10 @@ async def handle_ack(
                 {auth.Role.OFFICER, auth.Role.LEADER}, incident.org_path, "acknowledge"
             )
 
-        result = await commands.acknowledge(
+        result = await commands.execute(
             pool,
             settings,
+            commands.Verb.ACK,
             command.incident_id,
             actor=principal.actor,
             source=Source.NATS,

@@ -41,7 +41,7 @@ class Policy:
 def spine_policy(grade: Grade, ack_timeouts: Mapping[Grade, timedelta]) -> Policy:
     timeout = ack_timeouts[grade]
     return Policy(
-        version=f"spine-1:{grade}:{int(timeout.total_seconds())}s",
+        version=f"spine-1:{grade}:{timeout.total_seconds():g}s",
         steps=(
             Step(role=DUTY_OFFICER, delay=timedelta(0)),
             Step(role=LEADER_ON_DUTY, delay=timeout),

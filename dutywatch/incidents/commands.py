@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -26,27 +27,38 @@ log = structlog.get_logger(__name__)
 
 Authorize = Callable[[Incident], None]
 
-_EVENTS = {"ack": EventKind.ACKNOWLEDGED, "resolve": EventKind.RESOLVED}
-
 
 def _no_check(_: Incident) -> None:
     return None
 
 
-async def _run(
+class Verb(enum.StrEnum):
+    ACK = "ack"
+    RESOLVE = "resolve"
+
+
+_DECIDE = {Verb.ACK: rules.acknowledge, Verb.RESOLVE: rules.resolve}
+_EVENTS = {Verb.ACK: EventKind.ACKNOWLEDGED, Verb.RESOLVE: EventKind.RESOLVED}
+
+
+async def execute(
     pool: asyncpg.Pool,
     settings: Settings,
-    verb: str,
+    verb: Verb,
     incident_id: int,
     *,
     actor: str,
     note: str | None,
     source: Source,
     now: datetime,
-    command_id: UUID | None,
-    authorize: Authorize,
+    command_id: UUID | None = None,
+    authorize: Authorize = _no_check,
 ) -> dict[str, Any]:
-    decide = {"ack": rules.acknowledge, "resolve": rules.resolve}[verb]
+    """Acknowledge (stops the climb) or resolve (closes, cancels every timer) an incident.
+
+    One transaction; idempotent; a replayed ``command_id`` returns the first result unchanged.
+    """
+    decide = _DECIDE[verb]
 
     async def transaction() -> dict[str, Any]:
         async with pool.acquire() as conn, conn.transaction():
@@ -103,57 +115,3 @@ async def _run(
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-async def acknowledge(
-    pool: asyncpg.Pool,
-    settings: Settings,
-    incident_id: int,
-    *,
-    actor: str,
-    source: Source,
-    now: datetime,
-    note: str | None = None,
-    command_id: UUID | None = None,
-    authorize: Authorize = _no_check,
-) -> dict[str, Any]:
-    """Acknowledge: stops the climb. Idempotent; a replayed command_id returns the first result."""
-    return await _run(
-        pool,
-        settings,
-        "ack",
-        incident_id,
-        actor=actor,
-        note=note,
-        source=source,
-        now=now,
-        command_id=command_id,
-        authorize=authorize,
-    )
-
-
-async def resolve(
-    pool: asyncpg.Pool,
-    settings: Settings,
-    incident_id: int,
-    *,
-    actor: str,
-    source: Source,
-    now: datetime,
-    note: str | None = None,
-    command_id: UUID | None = None,
-    authorize: Authorize = _no_check,
-) -> dict[str, Any]:
-    """Resolve: closes the incident and cancels every timer of it. Idempotent."""
-    return await _run(
-        pool,
-        settings,
-        "resolve",
-        incident_id,
-        actor=actor,
-        note=note,
-        source=source,
-        now=now,
-        command_id=command_id,
-        authorize=authorize,
-    )

@@ -10,18 +10,35 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, ParamSpec
 
 import msgspec
 
 
 def _canonical(value: Any) -> bytes:
     """JSON with object keys sorted, no insignificant whitespace, UTF-8 (not ASCII-escaped)."""
+    _refuse_non_finite(value)
     return msgspec.json.encode(value, order="sorted")
 
+
+def _refuse_non_finite(value: Any) -> None:
+    """msgspec writes NaN and infinities as null; refuse them so no two values share a hash."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"timeline values must be finite numbers, got {value!r}")
+    elif isinstance(value, dict):
+        for item in value.values():
+            _refuse_non_finite(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _refuse_non_finite(item)
+
+
+_P = ParamSpec("_P")
 
 #: prev_hash of the first entry of every incident.
 GENESIS: Final = b""
@@ -97,31 +114,15 @@ def canonical_bytes(
     return _canonical(document)
 
 
-def entry_hash(
-    *,
-    incident_id: int,
-    seq: int,
-    kind: EntryKind,
-    at: datetime,
-    actor: str,
-    source: Source,
-    body: Mapping[str, Any],
-    personal_digest: bytes | None,
-    prev_hash: bytes,
-) -> bytes:
-    return hashlib.sha256(
-        canonical_bytes(
-            incident_id=incident_id,
-            seq=seq,
-            kind=kind,
-            at=at,
-            actor=actor,
-            source=source,
-            body=body,
-            personal_digest=personal_digest,
-            prev_hash=prev_hash,
-        )
-    ).digest()
+def _sha256_of(encode: Callable[_P, bytes]) -> Callable[_P, bytes]:
+    def digest(*args: _P.args, **kwargs: _P.kwargs) -> bytes:
+        return hashlib.sha256(encode(*args, **kwargs)).digest()
+
+    return digest
+
+
+#: SHA-256 of :func:`canonical_bytes`; takes the same keyword arguments.
+entry_hash = _sha256_of(canonical_bytes)
 
 
 def personal_digest(salt: bytes, data: Mapping[str, Any]) -> bytes:

@@ -267,7 +267,7 @@ async def get_incident(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-async def _command(request: web.Request, verb: str) -> web.Response:
+async def _command(request: web.Request, verb: commands.Verb) -> web.Response:
     who = await principal(request)
     rt = runtime(request)
     note = None
@@ -283,10 +283,10 @@ async def _command(request: web.Request, verb: str) -> web.Response:
     def authorize(incident: Incident) -> None:
         who.require(ACT_ROLES, incident.org_path, verb)
 
-    operation = commands.acknowledge if verb == "ack" else commands.resolve
-    result = await operation(
+    result = await commands.execute(
         rt.pool,
         rt.settings,
+        verb,
         int(request.match_info["id"]),
         actor=who.actor,
         source=Source.HTTP,
@@ -299,11 +299,11 @@ async def _command(request: web.Request, verb: str) -> web.Response:
 
 
 async def post_ack(request: web.Request) -> web.Response:
-    return await _command(request, "ack")
+    return await _command(request, commands.Verb.ACK)
 
 
 async def post_resolve(request: web.Request) -> web.Response:
-    return await _command(request, "resolve")
+    return await _command(request, commands.Verb.RESOLVE)
 
 
 TIMELINE_COLUMNS = ["seq", "at", "kind", "actor", "source", "body", "prev_hash", "hash"]
