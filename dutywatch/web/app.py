@@ -66,6 +66,10 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_get("/api/v1/incidents/{id:\\d+}/timeline", get_timeline)
     app.router.add_get("/api/v1/orgs", get_orgs)
     app.router.add_get("/api/v1/oncall", get_oncall)
+    # Routes of other domains live beside their handlers; imported here to avoid a cycle.
+    from dutywatch.web import handover
+
+    handover.setup(app)
     return app
 
 
