@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from dutywatch import auth, errors
+from dutywatch import auth, bus, errors
 from dutywatch.clock import Clock, utc
 from dutywatch.config import Settings
 from dutywatch.contracts import MAX_PAYLOAD_BYTES, decode_report
@@ -167,11 +167,8 @@ async def post_report(request: web.Request) -> web.Response:
         rt.relay_wake.set()
         raise
     subject = rt.settings.subject("report", report.org)
-    ack = await rt.js.publish(
-        subject,
-        raw,
-        headers={"Nats-Msg-Id": str(report.report_id), SOURCE_HEADER: str(Source.HTTP)},
-        timeout=5,
+    ack = await bus.publish_idempotent(
+        rt.js, subject, raw, msg_id=str(report.report_id), headers={SOURCE_HEADER: "http"}
     )
     log.info(
         "report_published",
