@@ -42,6 +42,7 @@ from dutywatch.contracts import (
     NotificationV1,
     RejectionV1,
     ReportV1,
+    RosterEventV1,
 )
 from dutywatch.incidents.rules import State
 from dutywatch.timeline import EntryKind, Source
@@ -58,6 +59,7 @@ TYPES: dict[str, type[msgspec.Struct]] = {
     "notification": NotificationV1,
     "incident-event": IncidentEventV1,
     "rejection": RejectionV1,
+    "roster-event": RosterEventV1,
 }
 NAMES = sorted(TYPES)
 
@@ -408,6 +410,7 @@ PROBE_BASES = {
     "notification": "notification/first-page-duty-officer.json",
     "incident-event": "incident-event/opened.json",
     "rejection": "rejection/schema-violation-lat.json",
+    "roster-event": "roster-event/override-created.json",
 }
 _MISSING = object()
 
@@ -582,6 +585,7 @@ EXPECTED_CHANNELS = {
     "dutywatch.cmd.ack": None,
     "dutywatch.notify.{personId}": "NOTIFY",
     "dutywatch.event.{orgPath}.{kind}": "EVENTS",
+    "dutywatch.event.{orgPath}.roster": "EVENTS",
     "dutywatch.rejected": "REJECTED",
 }
 
@@ -672,6 +676,7 @@ def test_asyncapi_operations_are_from_the_service_point_of_view() -> None:
         "dutywatch.cmd.ack": "receive",
         "dutywatch.notify.{personId}": "send",
         "dutywatch.event.{orgPath}.{kind}": "send",
+        "dutywatch.event.{orgPath}.roster": "send",
         "dutywatch.rejected": "send",
     }
 
