@@ -278,6 +278,7 @@ def _nats_url(value: str | None) -> str:
 async def _report(args: argparse.Namespace) -> int:
     import nats
 
+    from dutywatch import bus
     from dutywatch.contracts import decode_report
     from handlers.reports import SOURCE_HEADER
 
@@ -304,11 +305,12 @@ async def _report(args: argparse.Namespace) -> int:
     prefix = os.environ.get("DUTYWATCH_SUBJECT_PREFIX", "dutywatch")
     nc = await nats.connect(_nats_url(args.nats_url), connect_timeout=5)
     try:
-        ack = await nc.jetstream().publish(
+        ack = await bus.publish_idempotent(
+            nc.jetstream(),
             f"{prefix}.report.{args.org}",
             body,
-            headers={"Nats-Msg-Id": payload["report_id"], SOURCE_HEADER: "cli"},
-            timeout=5,
+            msg_id=payload["report_id"],
+            headers={SOURCE_HEADER: "cli"},
         )
     finally:
         await nc.close()

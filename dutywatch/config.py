@@ -37,6 +37,8 @@ class Settings:
     ack_timeouts: Mapping[Grade, timedelta] = field(
         default_factory=lambda: dict(DEFAULT_ACK_TIMEOUTS)
     )
+    #: How long the incoming officer has to take a handover over before the leader is alerted.
+    handover_accept_timeout: timedelta = timedelta(minutes=30)
     #: Messages fetched from REPORTS per transaction.
     intake_batch: int = 256
     #: How long a fetch waits for a full batch; short, so low load keeps low latency.
@@ -141,6 +143,11 @@ def from_env(
         values["stream_prefix"] = env["DUTYWATCH_STREAM_PREFIX"]
     if "DUTYWATCH_ACK_TIMEOUTS" in env:
         values["ack_timeouts"] = _parse_ack_timeouts(env["DUTYWATCH_ACK_TIMEOUTS"])
+    if "DUTYWATCH_HANDOVER_TIMEOUT" in env:
+        seconds = _parse_positive_int(
+            "DUTYWATCH_HANDOVER_TIMEOUT", env["DUTYWATCH_HANDOVER_TIMEOUT"]
+        )
+        values["handover_accept_timeout"] = timedelta(seconds=seconds)
     if "DUTYWATCH_STREAM_REPLICAS" in env:
         values["stream_replicas"] = _parse_positive_int(
             "DUTYWATCH_STREAM_REPLICAS", env["DUTYWATCH_STREAM_REPLICAS"]

@@ -182,6 +182,27 @@ class NotificationV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.not
     ack_by: AwareTime | None = None
 
 
+class AlarmKind(enum.StrEnum):
+    HANDOVER_OVERDUE = "handover_overdue"  # nobody took the handover over in time
+    ROSTER_GAP = "roster_gap"  # a role slot has nobody on duty in the coming days
+
+
+class AlarmV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.alarm.v1"):
+    """An alarm of a duty room that is not about one incident, on ``dutywatch.notify.<person>``."""
+
+    alarm_id: PositiveInt
+    kind: AlarmKind
+    person_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    role: Annotated[str, Meta(min_length=1, max_length=40)]
+    org: OrgPath
+    title: Annotated[str, Meta(min_length=1, max_length=200)]
+    created_at: AwareTime
+    handover_id: PositiveInt | None = None
+    roster_id: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    starts_at: AwareTime | None = None
+    ends_at: AwareTime | None = None
+
+
 class EventKind(enum.StrEnum):
     OPENED = "opened"
     UPDATED = "updated"
@@ -268,6 +289,7 @@ CONTRACTS: Final[dict[str, type[msgspec.Struct]]] = {
     "dutywatch.cmd.ack.v1": AckCommandV1,
     "dutywatch.cmd.reply.v1": CommandReplyV1,
     "dutywatch.notification.v1": NotificationV1,
+    "dutywatch.alarm.v1": AlarmV1,
     "dutywatch.incident_event.v1": IncidentEventV1,
     "dutywatch.rejection.v1": RejectionV1,
     "dutywatch.roster_event.v1": RosterEventV1,

@@ -106,6 +106,13 @@ class Conflict(DutywatchError):
     http_status = 409
 
 
+class BusUnavailable(DutywatchError):
+    """NATS JetStream did not answer in time; retry the same request shortly."""
+
+    code = "bus_unavailable"
+    http_status = 503
+
+
 class RetryableDatabaseError(DutywatchError):
     """The database asked us to retry (serialization failure or deadlock); retry the operation."""
 

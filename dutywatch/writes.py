@@ -48,15 +48,18 @@ class Writes:
     now: datetime
     incident_ids: Ids = field(default_factory=lambda: Ids("incidents_id_seq"))
     page_ids: Ids = field(default_factory=lambda: Ids("pages_id_seq"))
+    alarm_ids: Ids = field(default_factory=lambda: Ids("alarms_id_seq"))
     new_incidents: dict[int, Incident] = field(default_factory=dict)
     changed_incidents: dict[int, Incident] = field(default_factory=dict)
     reports: list[tuple[Any, ...]] = field(default_factory=list)
     entries: list[tuple[Any, ...]] = field(default_factory=list)
     personal: list[tuple[Any, ...]] = field(default_factory=list)
     pages: list[tuple[Any, ...]] = field(default_factory=list)
+    alarms: list[tuple[Any, ...]] = field(default_factory=list)
     outbox: list[tuple[str, bytes, datetime]] = field(default_factory=list)
     timers: list[tuple[Any, ...]] = field(default_factory=list)
     cancelled_timers_of: set[int] = field(default_factory=set)
+    cancelled_handover_timers: set[int] = field(default_factory=set)
     fired_timers: list[int] = field(default_factory=list)
 
     def save(self, incident: Incident, *, new: bool = False) -> None:
@@ -74,8 +77,20 @@ class Writes:
         self.cancelled_timers_of.add(incident_id)
         self.timers = [t for t in self.timers if t[0] != incident_id]
 
-    def add_timer(self, incident_id: int, kind: str, step: int, due_at: datetime) -> None:
-        self.timers.append((incident_id, kind, step, due_at, self.now))
+    def cancel_handover_timer(self, handover_id: int) -> None:
+        self.cancelled_handover_timers.add(handover_id)
+        self.timers = [t for t in self.timers if t[5] != handover_id]
+
+    def add_timer(
+        self,
+        *,
+        kind: str,
+        due_at: datetime,
+        step: int = 0,
+        incident_id: int | None = None,
+        handover_id: int | None = None,
+    ) -> None:
+        self.timers.append((incident_id, kind, step, due_at, self.now, handover_id))
 
     @property
     def empty(self) -> bool:
@@ -84,8 +99,10 @@ class Writes:
             or self.changed_incidents
             or self.entries
             or self.outbox
+            or self.alarms
             or self.timers
             or self.cancelled_timers_of
+            or self.cancelled_handover_timers
             or self.fired_timers
         )
 
@@ -136,12 +153,20 @@ async def flush(conn: Conn, writes: Writes) -> None:
     if writes.cancelled_timers_of:
         # Before the inserts: a cancel applies to timers stored before this transaction.
         await queries.exec(conn, "cancel_timers_of", sorted(writes.cancelled_timers_of), writes.now)
+    if writes.cancelled_handover_timers:
+        await queries.exec(
+            conn,
+            "cancel_handover_timers",
+            sorted(writes.cancelled_handover_timers),
+            writes.now,
+        )
     await _many(conn, "insert_incident", map(_incident_row, writes.new_incidents.values()))
     await _many(conn, "update_incident", map(_update_row, writes.changed_incidents.values()))
     await _many(conn, "insert_report", writes.reports)
     await _many(conn, "insert_entry", writes.entries)
     await _many(conn, "insert_personal", writes.personal)
     await _many(conn, "insert_page", writes.pages)
+    await _many(conn, "insert_alarm", writes.alarms)
     await _many(conn, "insert_timer", writes.timers)
     await _many(conn, "enqueue", writes.outbox)
     if writes.fired_timers:

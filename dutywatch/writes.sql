@@ -35,11 +35,20 @@ INSERT INTO pages
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
 
 -- name: insert_timer :exec
-INSERT INTO timers (incident_id, kind, step, due_at, created_at) VALUES ($1, $2, $3, $4, $5);
+INSERT INTO timers (incident_id, kind, step, due_at, created_at, handover_id)
+VALUES ($1, $2, $3, $4, $5, $6);
+
+-- name: insert_alarm :exec
+INSERT INTO alarms (id, kind, org_path, person_id, role, title, handover_id, detail, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
 
 -- name: cancel_timers_of :exec
 UPDATE timers SET cancelled_at = $2
 WHERE incident_id = ANY($1::bigint[]) AND fired_at IS NULL AND cancelled_at IS NULL;
+
+-- name: cancel_handover_timers :exec
+UPDATE timers SET cancelled_at = $2
+WHERE handover_id = ANY($1::bigint[]) AND fired_at IS NULL AND cancelled_at IS NULL;
 
 -- name: mark_timers_fired :exec
 UPDATE timers SET fired_at = $2 WHERE id = ANY($1::bigint[]);

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Any
 
 import nats
+import nats.errors
 import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -14,12 +15,14 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    PubAck,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import NoStreamResponseError, NotFoundError
 
+from dutywatch import errors
 from dutywatch.config import Settings
 
 log = structlog.get_logger(__name__)
@@ -124,5 +127,34 @@ async def streams_present(js: JetStreamContext, settings: Settings) -> list[str]
     return missing
 
 
-def msg_id_header(msg_id: str, **extra: str) -> dict[str, Any]:
-    return {"Nats-Msg-Id": msg_id, **extra}
+async def publish_idempotent(
+    js: JetStreamContext,
+    subject: str,
+    data: bytes,
+    *,
+    msg_id: str,
+    headers: dict[str, str] | None = None,
+    attempts: int = 3,
+    timeout: float = 5.0,
+) -> PubAck:
+    """Publish with a message id, retrying a timed-out publish with the same id.
+
+    A publish that timed out may still have been stored; repeating it with the same
+    ``Nats-Msg-Id`` is safe (the stream's duplicate window drops the copy) and tells us.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            ack: PubAck = await js.publish(
+                subject, data, headers={"Nats-Msg-Id": msg_id, **(headers or {})}, timeout=timeout
+            )
+        except (TimeoutError, nats.errors.NoRespondersError, NoStreamResponseError) as exc:
+            if attempt == attempts:
+                raise errors.BusUnavailable(
+                    f"JetStream did not confirm the publish on {subject} after {attempts} "
+                    "attempts; send the same report again (its report_id makes that safe)"
+                ) from exc
+            log.warning("publish_retry", subject=subject, msg_id=msg_id, attempt=attempt)
+            await asyncio.sleep(0.2 * attempt)
+        else:
+            return ack
+    raise AssertionError("unreachable")

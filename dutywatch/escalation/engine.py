@@ -189,5 +189,5 @@ async def fire_due(
     upcoming = next_due_at(policy, progress_of(incident))
     if upcoming is not None:
         step_index, due_at = upcoming
-        writes.add_timer(incident.id, TIMER_KIND, step_index, due_at)
+        writes.add_timer(kind=TIMER_KIND, due_at=due_at, step=step_index, incident_id=incident.id)
     return incident, facts

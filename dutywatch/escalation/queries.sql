@@ -1,6 +1,6 @@
 -- name: claim_due_timers :many
 -- Any number of replicas run this; SKIP LOCKED hands each due timer to exactly one.
-SELECT id, incident_id, step, due_at
+SELECT id, kind, incident_id, handover_id, step, due_at
 FROM timers
 WHERE due_at <= $1 AND fired_at IS NULL AND cancelled_at IS NULL
 ORDER BY due_at

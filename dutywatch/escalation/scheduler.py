@@ -13,6 +13,7 @@ from dutywatch.config import Settings
 from dutywatch.contracts import EventKind
 from dutywatch.db import OUTBOX_CHANNEL, with_retries
 from dutywatch.escalation import engine
+from dutywatch.handover import service as handover
 from dutywatch.incidents import events
 from dutywatch.incidents import store as incidents
 from dutywatch.incidents.rules import State
@@ -37,8 +38,14 @@ async def fire_due_timers(pool: asyncpg.Pool, settings: Settings, now: datetime)
             if not timers:
                 return 0
             writes = Writes(now=now)
+            handover_timers = [t for t in timers if t["kind"] == handover.TIMER_KIND]
+            writes.fired_timers += await handover.fire_overdue(
+                conn, writes, settings, handover_timers
+            )
             due = []
             for timer in timers:
+                if timer["kind"] != engine.TIMER_KIND:
+                    continue
                 row = await queries.one(conn, "lock_incident_nowait", timer["incident_id"])
                 if row is None:
                     continue  # busy: its holder may cancel this timer; look again next round

@@ -14,6 +14,9 @@ class Shift:
     person_id: str
     starts_at: datetime
     ends_at: datetime
+    #: Which of the role's simultaneous places this is (0 .. Roster.slots[role] - 1); shifts of
+    #: one (org, role, slot) never overlap.
+    slot: int = 0
 
     def covers(self, at: datetime) -> bool:
         return self.starts_at <= at < self.ends_at

@@ -57,6 +57,8 @@ class EntryKind(enum.StrEnum):
     ESCALATED = "escalated"  # an escalation step fired: nobody acknowledged in time
     RESOLVED = "resolved"  # the incident was closed; every timer cancelled
     NOTE = "note"  # free text added by a person
+    HANDED_OVER = "handed_over"  # carried into a handover by the outgoing officer
+    HANDOVER_ACCEPTED = "handover_accepted"  # the incoming officer took the handover over
 
 
 class Source(enum.StrEnum):

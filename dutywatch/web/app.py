@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from dutywatch import auth, errors
+from dutywatch import auth, bus, errors
 from dutywatch.clock import Clock, utc
 from dutywatch.config import Settings
 from dutywatch.contracts import MAX_PAYLOAD_BYTES, decode_report
@@ -66,6 +66,10 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_get("/api/v1/incidents/{id:\\d+}/timeline", get_timeline)
     app.router.add_get("/api/v1/orgs", get_orgs)
     app.router.add_get("/api/v1/oncall", get_oncall)
+    # Routes of other domains live beside their handlers; imported here to avoid a cycle.
+    from dutywatch.web import handover
+
+    handover.setup(app)
     return app
 
 
@@ -163,11 +167,8 @@ async def post_report(request: web.Request) -> web.Response:
         rt.relay_wake.set()
         raise
     subject = rt.settings.subject("report", report.org)
-    ack = await rt.js.publish(
-        subject,
-        raw,
-        headers={"Nats-Msg-Id": str(report.report_id), SOURCE_HEADER: str(Source.HTTP)},
-        timeout=5,
+    ack = await bus.publish_idempotent(
+        rt.js, subject, raw, msg_id=str(report.report_id), headers={SOURCE_HEADER: "http"}
     )
     log.info(
         "report_published",

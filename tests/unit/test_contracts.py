@@ -36,6 +36,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from dutywatch import contracts, errors
 from dutywatch.contracts import (
     AckCommandV1,
+    AlarmV1,
     CommandReplyV1,
     EventKind,
     IncidentEventV1,
@@ -57,6 +58,7 @@ TYPES: dict[str, type[msgspec.Struct]] = {
     "cmd-ack": AckCommandV1,
     "cmd-reply": CommandReplyV1,
     "notification": NotificationV1,
+    "alarm": AlarmV1,
     "incident-event": IncidentEventV1,
     "rejection": RejectionV1,
     "roster-event": RosterEventV1,
@@ -408,6 +410,7 @@ PROBE_BASES = {
     "cmd-ack": "cmd-ack/ack-with-note.json",
     "cmd-reply": "cmd-reply/ok-acknowledged.json",
     "notification": "notification/first-page-duty-officer.json",
+    "alarm": "alarm/roster-gap.json",
     "incident-event": "incident-event/opened.json",
     "rejection": "rejection/schema-violation-lat.json",
     "roster-event": "roster-event/override-created.json",
