@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from dutywatch import __version__, errors, logs
+from dutywatch import __version__, cli_rosters, errors, logs
 from dutywatch.clock import SystemClock
 
 UP_PG_PORT = 15432
@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--database-url", default=None, help="to print the durability settings")
     bench.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for pages")
+    cli_rosters.add_parsers(sub, DEFAULT_DATABASE_URL)
     return parser
 
 
@@ -128,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ack": _ack,
         "verify": _verify,
         "bench": _bench,
+        "roster": _roster,
+        "oncall": cli_rosters.oncall,
     }[args.command]
     try:
         result: int = asyncio.run(handler(args))
@@ -377,6 +380,12 @@ async def _bench(args: argparse.Namespace) -> int:
         org=args.org,
         timeout=args.timeout,
     )
+
+
+async def _roster(args: argparse.Namespace) -> int:
+    if args.roster_command == "import":
+        return await cli_rosters.roster_import(args)
+    return await cli_rosters.roster_show(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

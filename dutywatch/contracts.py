@@ -243,6 +243,46 @@ class RejectionV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.reject
     raw_truncated: bool
 
 
+class RosterChange(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+
+
+class RosterEntity(enum.StrEnum):
+    """The part of a roster that changed."""
+
+    ROSTER = "roster"  # the roster itself: name, time zone, calendar, slots, removed people
+    ROTATION = "rotation"
+    LAYER = "layer"
+    OVERRIDE = "override"
+    SWAP = "swap"
+    HOLIDAY_CALENDAR = "holiday_calendar"  # the calendar the roster follows was reloaded
+
+
+class ChangeSource(enum.StrEnum):
+    HTTP = "http"
+    CLI = "cli"
+    SYSTEM = "system"
+
+
+class RosterEventV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.roster_event.v1"):
+    """A roster changed; published on ``dutywatch.event.<org path>.roster``."""
+
+    event_id: PositiveInt
+    roster_id: PositiveInt
+    org: OrgPath
+    version: PositiveInt
+    change: RosterChange
+    entity: RosterEntity
+    entity_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    actor: Annotated[str, Meta(min_length=1, max_length=200)]
+    source: ChangeSource
+    at: AwareTime
+    affects_from: AwareTime | None = None
+    affects_to: AwareTime | None = None
+
+
 #: Every contract type, keyed by its ``schema`` tag.
 CONTRACTS: Final[dict[str, type[msgspec.Struct]]] = {
     "dutywatch.report.v1": ReportV1,
@@ -252,6 +292,7 @@ CONTRACTS: Final[dict[str, type[msgspec.Struct]]] = {
     "dutywatch.alarm.v1": AlarmV1,
     "dutywatch.incident_event.v1": IncidentEventV1,
     "dutywatch.rejection.v1": RejectionV1,
+    "dutywatch.roster_event.v1": RosterEventV1,
 }
 
 _report_decoder = msgspec.json.Decoder(ReportV1)
@@ -314,3 +355,27 @@ def _field_of(message: str) -> str | None:
             name = message.split(marker, 1)[1].split("`", 1)[0]
             return f"{at}.{name}" if at else name
     return at
+
+
+def decode_as(value_type: type[_T], data: bytes) -> _T:
+    """Decode a JSON body into ``value_type`` (no ``schema`` tag needed), naming the bad field.
+
+    For request bodies of the HTTP API that are not bus contracts: same errors as the
+    contract decoders (``malformed_json``, ``schema_violation`` with ``field``).
+    """
+    from dutywatch import errors
+
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise errors.PayloadTooLarge(
+            f"payload is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes", size=len(data)
+        )
+    if b"\\u0000" in data and _NUL_ESCAPE.search(data):
+        raise errors.SchemaViolation(
+            "text must not contain U+0000 (NUL): PostgreSQL cannot store it; remove the character"
+        )
+    try:
+        return msgspec.json.decode(data, type=value_type)
+    except msgspec.ValidationError as exc:
+        raise errors.SchemaViolation(str(exc), field=_field_of(str(exc))) from None
+    except msgspec.DecodeError as exc:
+        raise errors.MalformedJson(f"not valid JSON: {exc}") from None

@@ -78,6 +78,20 @@ class OrgMismatch(RejectedInput):
     http_status = 403
 
 
+class UnknownReference(RejectedInput):
+    """The request names something that is not registered (a person, a rotation, a calendar)."""
+
+    code = "unknown_reference"
+    http_status = 422
+
+
+class RosterInvalid(RejectedInput):
+    """The change would leave the roster inconsistent; see `field` and the message."""
+
+    code = "roster_invalid"
+    http_status = 422
+
+
 class NotFound(DutywatchError):
     """No such resource; check the id."""
 

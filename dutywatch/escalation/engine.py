@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from datetime import timedelta
 
 import structlog
 
@@ -17,8 +18,9 @@ from dutywatch.config import Settings
 from dutywatch.contracts import NotificationV1, PageReason
 from dutywatch.escalation.rules import Policy, Progress, due_steps, next_due_at, spine_policy
 from dutywatch.incidents.rules import Fact, Incident, State
+from dutywatch.rosters import store as roster_store
+from dutywatch.rosters.expansion import expand
 from dutywatch.rosters.rules import Shift, ancestors, route_page
-from dutywatch.rosters.store import shifts_at
 from dutywatch.sql import Conn, Queries
 from dutywatch.timeline import EntryKind
 from dutywatch.writes import Writes
@@ -29,8 +31,17 @@ log = structlog.get_logger(__name__)
 TIMER_KIND = "escalation"
 
 
+#: The instant a page is routed for, as an interval: expansion answers for intervals.
+_INSTANT = timedelta(microseconds=1)
+
+
 class Rosters:
-    """Shifts covering ``writes.now`` for the organisations a transaction pages, read once."""
+    """Shifts covering ``writes.now`` for the organisations a transaction pages, read once.
+
+    The rosters of every organisation on the way up (a page climbs past empty ones) are read
+    in one query, with only the overrides in force at ``now`` (nothing else can change who
+    holds a slot at that instant), and expanded by the pure rules.
+    """
 
     def __init__(self, shifts: Sequence[Shift]) -> None:
         self.shifts = list(shifts)
@@ -38,7 +49,19 @@ class Rosters:
     @classmethod
     async def load(cls, conn: Conn, orgs: Iterable[str], writes: Writes) -> Rosters:
         chain = sorted({a for org in orgs for a in ancestors(org)})
-        return cls(await shifts_at(conn, chain, writes.now))
+        now = writes.now
+        window = (now, now + _INSTANT)
+        shifts: list[Shift] = []
+        for roster in await roster_store.rosters_of_orgs(conn, chain, window=window):
+            try:
+                shifts += [s for s in expand(roster, *window) if s.covers(now)]
+            except ValueError as exc:
+                # The store refuses such rosters; if one slipped in (edited by hand), its
+                # pages climb to the parent duty room instead of stopping intake for everyone.
+                log.exception(
+                    "roster_unexpandable", roster_id=roster.id, org=roster.org_path, error=str(exc)
+                )
+        return cls(shifts)
 
 
 def policy_for(settings: Settings, incident: Incident) -> Policy:

@@ -17,7 +17,7 @@ import structlog
 from aiohttp import web
 
 from dutywatch import auth, bus, errors
-from dutywatch.clock import Clock, utc
+from dutywatch.clock import Clock
 from dutywatch.config import Settings
 from dutywatch.contracts import MAX_PAYLOAD_BYTES, decode_report
 from dutywatch.incidents import commands
@@ -25,7 +25,6 @@ from dutywatch.incidents import store as incidents
 from dutywatch.incidents.rules import Incident, State
 from dutywatch.orgs.store import known_orgs, list_orgs
 from dutywatch.outbox.store import record_rejection
-from dutywatch.rosters.store import queries as roster_queries
 from dutywatch.service import Runtime, open_runtime
 from dutywatch.timeline import Source
 from dutywatch.timeline.store import entries_of
@@ -65,11 +64,11 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_post("/api/v1/incidents/{id:\\d+}/resolve", post_resolve)
     app.router.add_get("/api/v1/incidents/{id:\\d+}/timeline", get_timeline)
     app.router.add_get("/api/v1/orgs", get_orgs)
-    app.router.add_get("/api/v1/oncall", get_oncall)
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
-    from dutywatch.web import handover
+    from dutywatch.web import handover, rosters
 
     handover.setup(app)
+    rosters.setup(app)
     return app
 
 
@@ -353,43 +352,6 @@ async def get_orgs(request: web.Request) -> web.Response:
     async with rt.pool.acquire() as conn:
         orgs = await list_orgs(conn)
     return web.json_response({"orgs": orgs})
-
-
-async def get_oncall(request: web.Request) -> web.Response:
-    # Any authenticated caller may ask: neighbouring duty rooms need to know whom to call.
-    await principal(request)
-    org = request.query.get("org")
-    if not org:
-        raise errors.RejectedInput("query parameter `org` is required", field="org")
-    rt = runtime(request)
-    at_text = request.query.get("at")
-    try:
-        at = utc(datetime.fromisoformat(at_text)) if at_text else rt.clock.now()
-    except ValueError:
-        raise errors.RejectedInput(
-            f"`at` must be an RFC 3339 time with an offset, got {at_text!r}", field="at"
-        ) from None
-    async with rt.pool.acquire() as conn:
-        if not await known_orgs(conn, [org]):
-            raise errors.NotFound(f"organisation {org!r} is not registered", field="org")
-        rows = await roster_queries.many(conn, "on_duty_detail", org, at)
-    return web.json_response(
-        {
-            "org": org,
-            "at": at.isoformat(),
-            "on_duty": [
-                {
-                    "role": row["role"],
-                    "person_id": row["person_id"],
-                    "name": row["name"],
-                    "phone": row["phone"],
-                    "starts_at": row["starts_at"].isoformat(),
-                    "ends_at": row["ends_at"].isoformat(),
-                }
-                for row in rows
-            ],
-        }
-    )
 
 
 __all__ = ["MAX_PAYLOAD_BYTES", "RUNTIME", "create_app"]

@@ -101,14 +101,16 @@ class Inbox:
     duplicate window applies: a republished page with the same message id is not seen twice.
     """
 
-    def __init__(self, js: JetStreamContext, subject: str) -> None:
-        self.js, self.subject = js, subject
+    def __init__(self, js: JetStreamContext, subject: str, *, schema: str | None = None) -> None:
+        self.js, self.subject, self.schema = js, subject, schema
         self.messages: list[Any] = []
         self._sub: Any = None
 
     async def start(self) -> Inbox:
         async def collect(msg: Any) -> None:
-            self.messages.append(msg)
+            # One subject tree can carry several contracts (incident and roster events).
+            if self.schema is None or json.loads(msg.data).get("schema") == self.schema:
+                self.messages.append(msg)
 
         self._sub = await self.js.subscribe(self.subject, cb=collect, ordered_consumer=True)
         return self
@@ -134,10 +136,10 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def tokens(database_url: str) -> demo.DemoTokens:
+async def tokens(database_url: str, subject_prefix: str) -> demo.DemoTokens:
     conn = await asyncpg.connect(database_url)
     try:
-        return await demo.load(conn, START)
+        return await demo.load(conn, START, subject_prefix=subject_prefix)
     finally:
         await conn.close()
 
@@ -185,6 +187,17 @@ async def rejected(service: Service) -> AsyncIterator[Inbox]:
 
 @pytest.fixture
 async def events(service: Service) -> AsyncIterator[Inbox]:
-    inbox = await Inbox(service.js, service.settings.subject("event", ">")).start()
+    inbox = await Inbox(
+        service.js, service.settings.subject("event", ">"), schema="dutywatch.incident_event.v1"
+    ).start()
+    yield inbox
+    await inbox.stop()
+
+
+@pytest.fixture
+async def roster_events(service: Service) -> AsyncIterator[Inbox]:
+    inbox = await Inbox(
+        service.js, service.settings.subject("event", ">"), schema="dutywatch.roster_event.v1"
+    ).start()
     yield inbox
     await inbox.stop()

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import asyncpg
+import pytest
 
 from dutywatch import migrations
+from dutywatch.contracts import RosterChange
 from dutywatch.incidents.rules import State
+from dutywatch.orgs.store import ContactKind
+from dutywatch.rosters.audit import AuditEntity
+from dutywatch.rosters.model import DayKind, Role
 from dutywatch.timeline import EntryKind
+from tests.conftest import url_with_database
 
 
 async def test_migrating_again_applies_nothing_even_concurrently(database_url: str) -> None:
@@ -36,6 +43,79 @@ async def test_timeline_kinds_are_the_same_in_python_and_postgresql(database_url
 
 async def test_incident_states_are_the_same_in_python_and_postgresql(database_url: str) -> None:
     assert await _enum(database_url, "incident_state") == [s.value for s in State]
+
+
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        ("roster_role", [r.value for r in Role]),
+        ("day_kind", [d.value for d in DayKind]),
+        ("contact_kind", [k.value for k in ContactKind]),
+        ("audit_entity", [e.value for e in AuditEntity]),
+        ("audit_action", [c.value for c in RosterChange]),
+    ],
+)
+async def test_roster_enums_are_the_same_in_python_and_postgresql(
+    database_url: str, name: str, values: list[str]
+) -> None:
+    assert await _enum(database_url, name) == values
+
+
+async def test_shifts_of_a_database_made_before_rosters_become_overrides(
+    postgres_url: str,
+) -> None:
+    """0002 carries duty_shifts into rosters (overlapping shifts into separate slots)."""
+    name = f"m_{uuid.uuid4().hex}"
+    admin = await asyncpg.connect(postgres_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    conn = await asyncpg.connect(url_with_database(postgres_url, name))
+    try:
+        (spine_version, spine_sql), *_ = migrations.available()
+        await conn.execute(spine_sql)
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version text PRIMARY KEY, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, checksum) VALUES ($1, 'x')", spine_version
+        )
+        await conn.execute(
+            """
+            INSERT INTO orgs (path, name, parent_path) VALUES ('c', 'City', NULL),
+                ('c.d', 'District', 'c');
+            INSERT INTO people (id, name, org_path) VALUES ('a', 'A', 'c.d'), ('b', 'B', 'c.d'),
+                ('l', 'L', 'c.d');
+            INSERT INTO duty_shifts (org_path, role, person_id, starts_at, ends_at) VALUES
+                ('c.d', 'duty_officer', 'a', '2026-01-01T00:00Z', '2026-01-02T00:00Z'),
+                ('c.d', 'duty_officer', 'b', '2026-01-01T12:00Z', '2026-01-02T12:00Z'),
+                ('c.d', 'duty_officer', 'a', '2026-01-02T00:00Z', '2026-01-03T00:00Z'),
+                ('c.d', 'leader_on_duty', 'l', '2026-01-01T00:00Z', '2026-01-03T00:00Z');
+            """
+        )
+        await migrations.migrate(conn)
+        overrides = await conn.fetch(
+            "SELECT role::text, slot, person_id, starts_at FROM roster_overrides"
+            " ORDER BY role, starts_at"
+        )
+        assert [(o["role"], o["slot"], o["person_id"]) for o in overrides] == [
+            ("duty_officer", 0, "a"),
+            ("duty_officer", 1, "b"),
+            ("duty_officer", 0, "a"),
+            ("leader_on_duty", 0, "l"),
+        ]
+        slots = await conn.fetch("SELECT role::text, people FROM roster_slots ORDER BY role")
+        assert [(s["role"], s["people"]) for s in slots] == [
+            ("duty_officer", 2),
+            ("leader_on_duty", 1),
+        ]
+        assert await conn.fetchval("SELECT to_regclass('duty_shifts')") is None
+        assert await conn.fetchval("SELECT count(*) FROM roster_audit") == 1
+    finally:
+        await conn.close()
+        admin = await asyncpg.connect(postgres_url)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 async def test_every_named_query_is_valid_sql(database_url: str) -> None:

@@ -43,6 +43,7 @@ from dutywatch.contracts import (
     NotificationV1,
     RejectionV1,
     ReportV1,
+    RosterEventV1,
 )
 from dutywatch.incidents.rules import State
 from dutywatch.timeline import EntryKind, Source
@@ -60,6 +61,7 @@ TYPES: dict[str, type[msgspec.Struct]] = {
     "alarm": AlarmV1,
     "incident-event": IncidentEventV1,
     "rejection": RejectionV1,
+    "roster-event": RosterEventV1,
 }
 NAMES = sorted(TYPES)
 
@@ -411,6 +413,7 @@ PROBE_BASES = {
     "alarm": "alarm/roster-gap.json",
     "incident-event": "incident-event/opened.json",
     "rejection": "rejection/schema-violation-lat.json",
+    "roster-event": "roster-event/override-created.json",
 }
 _MISSING = object()
 
@@ -585,6 +588,7 @@ EXPECTED_CHANNELS = {
     "dutywatch.cmd.ack": None,
     "dutywatch.notify.{personId}": "NOTIFY",
     "dutywatch.event.{orgPath}.{kind}": "EVENTS",
+    "dutywatch.event.{orgPath}.roster": "EVENTS",
     "dutywatch.rejected": "REJECTED",
 }
 
@@ -675,6 +679,7 @@ def test_asyncapi_operations_are_from_the_service_point_of_view() -> None:
         "dutywatch.cmd.ack": "receive",
         "dutywatch.notify.{personId}": "send",
         "dutywatch.event.{orgPath}.{kind}": "send",
+        "dutywatch.event.{orgPath}.roster": "send",
         "dutywatch.rejected": "send",
     }
 
@@ -686,6 +691,47 @@ def test_asyncapi_event_kinds_match_the_code() -> None:
 
 # --- OpenAPI --------------------------------------------------------------------------------
 
+#: The duty directory and rosters (dutywatch/web/rosters.py).
+ROSTER_OPERATIONS = {
+    ("/api/v1/orgs", "post"),
+    ("/api/v1/orgs/{path}", "get"),
+    ("/api/v1/orgs/{path}", "patch"),
+    ("/api/v1/orgs/{path}", "delete"),
+    ("/api/v1/people", "get"),
+    ("/api/v1/people", "post"),
+    ("/api/v1/people/{person}", "get"),
+    ("/api/v1/people/{person}", "patch"),
+    ("/api/v1/people/{person}", "delete"),
+    ("/api/v1/people/{person}/contacts", "get"),
+    ("/api/v1/people/{person}/contacts", "post"),
+    ("/api/v1/people/{person}/contacts/{id}", "patch"),
+    ("/api/v1/people/{person}/contacts/{id}", "delete"),
+    ("/api/v1/people/{person}/shifts.ics", "get"),
+    ("/api/v1/holiday-calendars", "get"),
+    ("/api/v1/holiday-calendars/{calendar}", "get"),
+    ("/api/v1/holiday-calendars/{calendar}", "put"),
+    ("/api/v1/rosters", "get"),
+    ("/api/v1/rosters", "post"),
+    ("/api/v1/rosters/{roster}", "get"),
+    ("/api/v1/rosters/{roster}", "patch"),
+    ("/api/v1/rosters/{roster}", "delete"),
+    ("/api/v1/rosters/{roster}.ics", "get"),
+    ("/api/v1/rosters/{roster}/shifts", "get"),
+    ("/api/v1/rosters/{roster}/audit", "get"),
+    *(
+        (f"/api/v1/rosters/{{roster}}/{part}", "post")
+        for part in ("rotations", "layers", "overrides", "swaps")
+    ),
+    *(
+        (f"/api/v1/rosters/{{roster}}/{part}/{{id}}", method)
+        for part in ("rotations", "layers", "overrides")
+        for method in ("get", "patch", "delete")
+    ),
+    ("/api/v1/rosters/{roster}/overrides", "get"),
+    ("/api/v1/rosters/{roster}/swaps", "get"),
+    ("/api/v1/rosters/{roster}/swaps/{id}", "get"),
+    ("/api/v1/rosters/{roster}/swaps/{id}", "delete"),
+}
 EXPECTED_OPERATIONS = {
     ("/api/v1/reports", "post"),
     ("/api/v1/incidents", "get"),
@@ -694,6 +740,7 @@ EXPECTED_OPERATIONS = {
     ("/api/v1/incidents/{id}/timeline", "get"),
     ("/api/v1/orgs", "get"),
     ("/api/v1/oncall", "get"),
+    *ROSTER_OPERATIONS,
     ("/healthz", "get"),
     ("/readyz", "get"),
 }
@@ -780,6 +827,23 @@ def test_openapi_incident_and_timeline_match_the_code() -> None:
     (fmt,) = (p for p in timeline["parameters"] if p["name"] == "format")
     assert fmt["schema"]["enum"] == ["json", "csv"]
     assert set(timeline["responses"]["200"]["content"]) == {"application/json", "text/csv"}
+
+
+def test_openapi_lists_exactly_the_roster_routes_the_app_serves() -> None:
+    from aiohttp import web
+
+    from dutywatch.web import rosters
+
+    app = web.Application()
+    rosters.setup(app)
+    served = set()
+    for route in app.router.routes():
+        if route.method == "HEAD":
+            continue
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter", "")
+        served.add((re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", path), route.method.lower()))
+    assert served == ROSTER_OPERATIONS | {("/api/v1/oncall", "get")}
 
 
 def test_openapi_query_parameters() -> None:
