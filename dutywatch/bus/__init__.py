@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 import nats
 import nats.errors
@@ -53,6 +54,28 @@ def stream_specs(settings: Settings) -> list[StreamSpec]:
     ]
 
 
+def split_nats_url(value: str) -> tuple[list[str], dict[str, str]]:
+    """``nats://user:pass@a:4222,nats://b:4222`` -> (server URLs, user and password).
+
+    nats-py sends credentials found in a URL only to that server, so after a failover to a
+    node it discovered it would connect anonymously; passed separately, they go to every node.
+    """
+    servers: list[str] = []
+    credentials: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        parts = urlsplit(item if "://" in item else f"nats://{item}")
+        if parts.username is not None:
+            credentials = {"user": unquote(parts.username)}
+            if parts.password is not None:
+                credentials["password"] = unquote(parts.password)
+        host = parts.hostname or "127.0.0.1"
+        netloc = f"[{host}]" if ":" in host else host
+        servers.append(f"{parts.scheme}://{netloc}:{parts.port or 4222}")
+    if not servers:
+        raise errors.ConfigurationError(f"no NATS server in {value!r}")
+    return servers, credentials
+
+
 async def connect(settings: Settings, *, name: str = "dutywatch") -> Client:
     """Connect and keep reconnecting forever (the client's default gives up after ~2 min)."""
 
@@ -65,8 +88,10 @@ async def connect(settings: Settings, *, name: str = "dutywatch") -> Client:
     async def error(exc: Exception) -> None:
         log.warning("nats_error", error=str(exc))
 
+    servers, credentials = split_nats_url(settings.nats_url)
     nc: Client = await nats.connect(
-        settings.nats_url,
+        servers=servers,
+        **credentials,
         name=name,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,

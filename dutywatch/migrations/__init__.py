@@ -28,15 +28,18 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_KEY)
     try:
-        await conn.execute(
-            """
+        # Checked first so a role without CREATE (the service role in production) can run
+        # this when nothing is pending.
+        if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+            await conn.execute(
+                """
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version text PRIMARY KEY,
                 checksum text NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now()
             )
             """
-        )
+            )
         done = {
             r["version"]: r["checksum"]
             for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")
