@@ -78,6 +78,8 @@ class Override:
     slot: int = 0
     replaces: str | None = None
     reason: str = ""
+    #: The swap this override is half of, so both halves are shown and undone together.
+    swap_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
