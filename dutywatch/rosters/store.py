@@ -24,6 +24,7 @@ import asyncpg
 from dutywatch import errors
 from dutywatch.contracts import RosterChange
 from dutywatch.rosters.audit import AuditEntity, Change, record, translated
+from dutywatch.rosters.expansion import apply_swap
 from dutywatch.rosters.model import (
     DayKind,
     HolidayCalendar,
@@ -32,6 +33,7 @@ from dutywatch.rosters.model import (
     Role,
     Roster,
     Rotation,
+    Swap,
 )
 from dutywatch.rosters.validation import (
     MAX_SHIFT,
@@ -126,6 +128,7 @@ class OverrideRecord:
             slot=self.slot,
             replaces=self.replaces,
             reason=self.reason,
+            swap_id=None if self.swap_id is None else str(self.swap_id),
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -1019,6 +1022,7 @@ async def add_swap(
     with translated():
         async with conn.transaction():
             locked = await _lock(conn, roster_id)
+            await _check_swap_rules(conn, roster_id, first, second)
             try:
                 first_id = await _insert_override(conn, change, roster_id, first)
             except errors.DutywatchError as exc:
@@ -1055,6 +1059,38 @@ async def add_swap(
                 ),
             )
     return swap_id
+
+
+async def _check_swap_rules(
+    conn: Conn, roster_id: int, first: OverrideSpec, second: OverrideSpec
+) -> None:
+    """The rules' own verdict (same role, both people still on the roster)."""
+    start = min(first.starts_at, second.starts_at)
+    end = max(first.ends_at, second.ends_at)
+    roster = (await get(conn, roster_id, window=(start, end))).model()
+
+    def proposed(spec: OverrideSpec, name: str) -> Override:
+        return Override(
+            id=f"proposed-{name}",
+            role=spec.role,
+            person_id=spec.person_id,
+            starts_at=spec.starts_at,
+            ends_at=spec.ends_at,
+            slot=spec.slot,
+            replaces=spec.replaces,
+            reason=spec.reason,
+        )
+
+    try:
+        apply_swap(
+            roster,
+            Swap(id="proposed", first=proposed(first, "first"), second=proposed(second, "second")),
+        )
+    except ValueError as exc:
+        field = "second.role" if "roles must match" in str(exc) else "first.person_id"
+        if second.person_id in roster.removed:
+            field = "second.person_id"
+        raise errors.SchemaViolation(str(exc), field=field) from None
 
 
 async def delete_swap(conn: Conn, change: Change, roster_id: int, swap_id: int) -> None:
