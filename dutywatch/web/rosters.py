@@ -980,8 +980,9 @@ async def get_person_ics(request: web.Request) -> web.Response:
     rt = runtime(request)
     async with rt.pool.acquire() as conn:
         person = await orgs.get_person(conn, request.match_info["person"])
+        org = await orgs.get_org(conn, person["org_path"])
         start, end = _range(
-            request, ZoneInfo("Asia/Shanghai"), before=timedelta(days=7), after=timedelta(days=85)
+            request, ZoneInfo(org["tz"]), before=timedelta(days=7), after=timedelta(days=85)
         )
         roster_ids = await store.roster_ids_of_person(conn, person["id"])
         _, shifts = await reading.shifts_of(conn, roster_ids, start, end)
