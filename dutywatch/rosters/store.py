@@ -397,6 +397,16 @@ async def get_override(conn: Conn, roster_id: int, override_id: int) -> Override
     return _override_of(row)
 
 
+async def org_of(conn: Conn, roster_id: int) -> str:
+    """The organisation of a roster, or of a deleted roster from its history."""
+    org = await queries.val(conn, "roster_org", roster_id) or await queries.val(
+        conn, "audited_roster_org", roster_id
+    )
+    if org is None:
+        raise errors.NotFound(f"roster {roster_id} does not exist")
+    return str(org)
+
+
 async def audit_of(conn: Conn, roster_id: int) -> list[dict[str, Any]]:
     rows = await queries.many(conn, "audit_of_roster", roster_id)
     return [
@@ -503,7 +513,7 @@ async def create_roster(
     """A roster for ``org_path`` (one per organisation); ``tz`` defaults to the org's."""
     with translated():
         async with conn.transaction():
-            org_tz = await conn.fetchval("SELECT tz FROM orgs WHERE path = $1", org_path)
+            org_tz = await queries.val(conn, "org_tz", org_path)
             if org_tz is None:
                 raise errors.UnknownReference(
                     f"organisation {org_path!r} is not registered", field="org"
@@ -579,7 +589,7 @@ async def delete_roster(conn: Conn, change: Change, roster_id: int) -> None:
                 "overrides": [o.snapshot() for o in before.overrides],
             }
             # Swaps first: they refer to overrides without cascading.
-            await conn.execute("DELETE FROM roster_swaps WHERE roster_id = $1", roster_id)
+            await queries.exec(conn, "delete_swaps_of_roster", roster_id)
             await queries.exec(conn, "delete_roster", roster_id)
             await record(
                 conn,
