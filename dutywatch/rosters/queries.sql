@@ -210,3 +210,16 @@ INSERT INTO holiday_days (calendar_id, day, makeup_workday) VALUES ($1, $2, $3);
 
 -- name: rosters_of_calendar :many
 SELECT id FROM rosters WHERE calendar_id = $1 ORDER BY id;
+
+-- name: org_tz :val
+SELECT tz FROM orgs WHERE path = $1;
+
+-- name: roster_org :val
+SELECT org_path FROM rosters WHERE id = $1;
+
+-- name: audited_roster_org :val
+-- The organisation of a roster, from its history (the roster itself may be deleted).
+SELECT org_path FROM roster_audit WHERE roster_id = $1 ORDER BY id LIMIT 1;
+
+-- name: delete_swaps_of_roster :exec
+DELETE FROM roster_swaps WHERE roster_id = $1;

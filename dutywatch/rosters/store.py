@@ -24,6 +24,7 @@ import asyncpg
 from dutywatch import errors
 from dutywatch.contracts import RosterChange
 from dutywatch.rosters.audit import AuditEntity, Change, record, translated
+from dutywatch.rosters.expansion import apply_swap
 from dutywatch.rosters.model import (
     DayKind,
     HolidayCalendar,
@@ -32,6 +33,7 @@ from dutywatch.rosters.model import (
     Role,
     Roster,
     Rotation,
+    Swap,
 )
 from dutywatch.rosters.validation import (
     MAX_SHIFT,
@@ -126,6 +128,7 @@ class OverrideRecord:
             slot=self.slot,
             replaces=self.replaces,
             reason=self.reason,
+            swap_id=None if self.swap_id is None else str(self.swap_id),
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -394,6 +397,16 @@ async def get_override(conn: Conn, roster_id: int, override_id: int) -> Override
     return _override_of(row)
 
 
+async def org_of(conn: Conn, roster_id: int) -> str:
+    """The organisation of a roster, or of a deleted roster from its history."""
+    org = await queries.val(conn, "roster_org", roster_id) or await queries.val(
+        conn, "audited_roster_org", roster_id
+    )
+    if org is None:
+        raise errors.NotFound(f"roster {roster_id} does not exist")
+    return str(org)
+
+
 async def audit_of(conn: Conn, roster_id: int) -> list[dict[str, Any]]:
     rows = await queries.many(conn, "audit_of_roster", roster_id)
     return [
@@ -500,7 +513,7 @@ async def create_roster(
     """A roster for ``org_path`` (one per organisation); ``tz`` defaults to the org's."""
     with translated():
         async with conn.transaction():
-            org_tz = await conn.fetchval("SELECT tz FROM orgs WHERE path = $1", org_path)
+            org_tz = await queries.val(conn, "org_tz", org_path)
             if org_tz is None:
                 raise errors.UnknownReference(
                     f"organisation {org_path!r} is not registered", field="org"
@@ -576,7 +589,7 @@ async def delete_roster(conn: Conn, change: Change, roster_id: int) -> None:
                 "overrides": [o.snapshot() for o in before.overrides],
             }
             # Swaps first: they refer to overrides without cascading.
-            await conn.execute("DELETE FROM roster_swaps WHERE roster_id = $1", roster_id)
+            await queries.exec(conn, "delete_swaps_of_roster", roster_id)
             await queries.exec(conn, "delete_roster", roster_id)
             await record(
                 conn,
@@ -1019,6 +1032,7 @@ async def add_swap(
     with translated():
         async with conn.transaction():
             locked = await _lock(conn, roster_id)
+            await _check_swap_rules(conn, roster_id, first, second)
             try:
                 first_id = await _insert_override(conn, change, roster_id, first)
             except errors.DutywatchError as exc:
@@ -1055,6 +1069,38 @@ async def add_swap(
                 ),
             )
     return swap_id
+
+
+async def _check_swap_rules(
+    conn: Conn, roster_id: int, first: OverrideSpec, second: OverrideSpec
+) -> None:
+    """The rules' own verdict (same role, both people still on the roster)."""
+    start = min(first.starts_at, second.starts_at)
+    end = max(first.ends_at, second.ends_at)
+    roster = (await get(conn, roster_id, window=(start, end))).model()
+
+    def proposed(spec: OverrideSpec, name: str) -> Override:
+        return Override(
+            id=f"proposed-{name}",
+            role=spec.role,
+            person_id=spec.person_id,
+            starts_at=spec.starts_at,
+            ends_at=spec.ends_at,
+            slot=spec.slot,
+            replaces=spec.replaces,
+            reason=spec.reason,
+        )
+
+    try:
+        apply_swap(
+            roster,
+            Swap(id="proposed", first=proposed(first, "first"), second=proposed(second, "second")),
+        )
+    except ValueError as exc:
+        field = "second.role" if "roles must match" in str(exc) else "first.person_id"
+        if second.person_id in roster.removed:
+            field = "second.person_id"
+        raise errors.SchemaViolation(str(exc), field=field) from None
 
 
 async def delete_swap(conn: Conn, change: Change, roster_id: int, swap_id: int) -> None:

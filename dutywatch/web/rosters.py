@@ -12,6 +12,7 @@ Bodies are decoded and validated in one step into the types below; an error name
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, TypeVar
@@ -290,7 +291,7 @@ def _done(request: web.Request) -> None:
 
 async def _roster_org(request: web.Request, roster_id: int) -> str:
     async with runtime(request).pool.acquire() as conn:
-        org = await conn.fetchval("SELECT org_path FROM rosters WHERE id = $1", roster_id)
+        org = await store.queries.val(conn, "roster_org", roster_id)
     if org is None:
         raise errors.NotFound(f"roster {roster_id} does not exist")
     return str(org)
@@ -507,7 +508,10 @@ async def put_calendar(request: web.Request) -> web.Response:
     who = await principal(request)
     who.require(set(), None, "load a holiday calendar")
     calendar_id = request.match_info["calendar"]
-    decode_as(CalendarId, msgspec.json.encode(calendar_id))
+    if not re.fullmatch(r"[a-z0-9_-]{1,64}", calendar_id):
+        raise errors.SchemaViolation(
+            "a calendar id is 1 to 64 of a-z, 0-9, _ and -, e.g. cn", field="id"
+        )
     body = await _body(request, CalendarIn)
     async with runtime(request).pool.acquire() as conn:
         created = await store.put_calendar(
@@ -624,12 +628,7 @@ async def get_audit(request: web.Request) -> web.Response:
     who = await principal(request)
     roster_id = _id(request, "roster")
     async with runtime(request).pool.acquire() as conn:
-        org = await conn.fetchval(
-            "SELECT org_path FROM roster_audit WHERE roster_id = $1 ORDER BY id LIMIT 1",
-            roster_id,
-        )
-        if org is None:
-            raise errors.NotFound(f"roster {roster_id} has no history")
+        org = await store.org_of(conn, roster_id)
         who.require(READ_ROLES, org, "read roster history")
         entries = await store.audit_of(conn, roster_id)
     return _json(
@@ -980,8 +979,9 @@ async def get_person_ics(request: web.Request) -> web.Response:
     rt = runtime(request)
     async with rt.pool.acquire() as conn:
         person = await orgs.get_person(conn, request.match_info["person"])
+        org = await orgs.get_org(conn, person["org_path"])
         start, end = _range(
-            request, ZoneInfo("Asia/Shanghai"), before=timedelta(days=7), after=timedelta(days=85)
+            request, ZoneInfo(org["tz"]), before=timedelta(days=7), after=timedelta(days=85)
         )
         roster_ids = await store.roster_ids_of_person(conn, person["id"])
         _, shifts = await reading.shifts_of(conn, roster_ids, start, end)

@@ -370,11 +370,29 @@ async def test_a_swap_is_two_overrides_made_and_undone_together(conn: asyncpg.Co
             approved_by="zhang-wei",
         )
     assert not_a_trade.value.fields["field"] == "second.replaces"
+    with pytest.raises(errors.SchemaViolation) as two_roles:
+        await store.add_swap(
+            conn,
+            change(),
+            roster_id,
+            first=first,
+            second=store.OverrideSpec(**{**second.__dict__, "role": Role.LEADER_ON_DUTY}),
+            approved_by="zhang-wei",
+        )
+    assert two_roles.value.fields["field"] == "second.role"
+    await store.update_roster(conn, change(), roster_id, {"removed": ["sun-li"]})
+    with pytest.raises(errors.SchemaViolation, match="no longer on roster"):
+        await store.add_swap(
+            conn, change(), roster_id, first=first, second=second, approved_by="zhang-wei"
+        )
+    await store.update_roster(conn, change(), roster_id, {"removed": []})
 
     swap_id = await store.add_swap(
         conn, change(), roster_id, first=first, second=second, approved_by="zhang-wei"
     )
     swap = await store.get_swap(conn, roster_id, swap_id)
+    model = (await store.get(conn, roster_id)).model()
+    assert {o.swap_id for o in model.overrides} == {str(swap_id)}
     assert (swap.first.person_id, swap.second.person_id, swap.approved_by) == (
         "sun-li",
         "li-na",
