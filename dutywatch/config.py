@@ -39,6 +39,9 @@ class Settings:
     )
     #: How long the incoming officer has to take a handover over before the leader is alerted.
     handover_accept_timeout: timedelta = timedelta(minutes=30)
+    #: How far ahead the roster gap check looks, and how often it looks.
+    gap_horizon: timedelta = timedelta(days=7)
+    gap_check_interval: timedelta = timedelta(minutes=10)
     #: Messages fetched from REPORTS per transaction.
     intake_batch: int = 256
     #: How long a fetch waits for a full batch; short, so low load keeps low latency.
@@ -49,6 +52,7 @@ class Settings:
     run_intake: bool = True
     run_relay: bool = True
     run_scheduler: bool = True
+    run_gap_check: bool = True
     db_pool_size: int = 10
     json_logs: bool = True
 
@@ -148,6 +152,9 @@ def from_env(
             "DUTYWATCH_HANDOVER_TIMEOUT", env["DUTYWATCH_HANDOVER_TIMEOUT"]
         )
         values["handover_accept_timeout"] = timedelta(seconds=seconds)
+    if "DUTYWATCH_GAP_HORIZON_DAYS" in env:
+        name = "DUTYWATCH_GAP_HORIZON_DAYS"
+        values["gap_horizon"] = timedelta(days=_parse_positive_int(name, env[name]))
     if "DUTYWATCH_STREAM_REPLICAS" in env:
         values["stream_replicas"] = _parse_positive_int(
             "DUTYWATCH_STREAM_REPLICAS", env["DUTYWATCH_STREAM_REPLICAS"]

@@ -23,6 +23,7 @@ from dutywatch.clock import Clock
 from dutywatch.config import Settings
 from dutywatch.escalation import scheduler
 from dutywatch.outbox import relay
+from dutywatch.rosters import gaps
 from handlers import commands as command_handlers
 from handlers import reports as report_handlers
 
@@ -89,6 +90,7 @@ class Runtime:
     supervisor: Supervisor = field(default_factory=Supervisor)
     relay_wake: asyncio.Event = field(default_factory=asyncio.Event)
     scheduler_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    gap_wake: asyncio.Event = field(default_factory=asyncio.Event)
     _listener: asyncpg.Connection | None = None
     _subscriptions: list[Subscription] = field(default_factory=list)
 
@@ -96,9 +98,13 @@ class Runtime:
         self.relay_wake.set()
         self.scheduler_wake.set()
 
+    def wake_all(self) -> None:
+        self.wake_workers()
+        self.gap_wake.set()
+
     async def start_workers(self) -> None:
         s, sup = self.settings, self.supervisor
-        sup.on_stop(self.wake_workers)
+        sup.on_stop(self.wake_all)
         # A dedicated connection for LISTEN: a pooled one would drop it when returned.
         self._listener = await asyncpg.connect(s.database_url)
         await self._listener.add_listener(db.OUTBOX_CHANNEL, self._on_notify(self.relay_wake))
@@ -117,6 +123,11 @@ class Runtime:
             sup.spawn(
                 "outbox-relay",
                 lambda: relay.run(self.pool, self.js, self.clock, self.relay_wake, sup.stop),
+            )
+        if s.run_gap_check:
+            sup.spawn(
+                "roster-gap-check",
+                lambda: gaps.run(self.pool, s, self.clock, self.gap_wake, sup.stop),
             )
         if s.run_scheduler:
             sup.spawn(
