@@ -13,7 +13,7 @@ import os
 import platform
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats
@@ -50,7 +50,7 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-async def durability(database_url: str | None, js: Any, prefix: str) -> list[str]:
+async def durability(database_url: str | None, js: Any | None, prefix: str) -> list[str]:
     lines = []
     if database_url:
         import asyncpg
@@ -64,6 +64,8 @@ async def durability(database_url: str | None, js: Any, prefix: str) -> list[str
         lines.append(f"PostgreSQL synchronous_commit={sync}, fsync={fsync}")
     else:
         lines.append("PostgreSQL settings: pass --database-url to print them")
+    if js is None:
+        return lines
     try:
         info = await js.stream_info(f"{prefix}REPORTS")
         notify = await js.stream_info(f"{prefix}NOTIFY")
@@ -180,3 +182,92 @@ async def run_bench(  # noqa: PLR0915 - one linear script: set up, publish, wait
         f"p99 {percentile(latencies, 99):.1f} ms, max {latencies[-1]:.1f} ms"
     )
     return 0 if len(received) == reports else 1
+
+
+TIMER_BENCH_SQL = """
+WITH made AS (
+    INSERT INTO incidents (
+        org_path, incident_ref, state, grade, category, title, status, occurred_at, opened_at,
+        last_report_at, policy_version, policy_started_at, policy_fired
+    )
+    SELECT $1, $2 || '-' || n, 'open', 'IV', 'accident', 'bench timer ' || n, 'test',
+           now(), now(), now(), 'bench', d.due - $3::interval, 1
+    FROM generate_series(1, $4) AS n,
+         LATERAL (SELECT now() + $5::interval + (n - 1) * $6::interval AS due) AS d
+    RETURNING id, policy_started_at + $3::interval AS due_at
+)
+INSERT INTO timers (incident_id, kind, step, due_at, created_at)
+SELECT id, 'escalation', 1, due_at, now() FROM made
+"""
+
+
+async def run_timer_bench(
+    *, database_url: str, pending: int, due: int, spread: float, org: str, ack_timeout: float
+) -> int:
+    """Measure how late timers fire while ``pending`` others wait, against a running service.
+
+    ``due`` timers fall due evenly over ``spread`` seconds starting 3 s from now; ``pending``
+    more fall due tomorrow. The running service's scheduler fires them; lateness is the time
+    from ``due_at`` to the claim (``fired_at``), both on the same host's clock.
+    """
+    import asyncpg
+
+    run_id = uuid.uuid4().hex[:8]
+    conn = await asyncpg.connect(database_url)
+    try:
+        print(f"machine: {machine()}")
+        for line in await durability(database_url, None, ""):
+            if line.startswith("PostgreSQL"):
+                print(line)
+        timeout = timedelta(seconds=ack_timeout)
+        print(f"creating {pending:,} timers due tomorrow ...", flush=True)
+        for start in range(0, pending, 20_000):
+            count = min(20_000, pending - start)
+            await conn.execute(
+                TIMER_BENCH_SQL,
+                org,
+                f"bench-{run_id}-p{start}",
+                timeout,
+                count,
+                timedelta(days=1),
+                timedelta(0),
+            )
+        before = await conn.fetchval(
+            "SELECT count(*) FROM timers WHERE fired_at IS NULL AND cancelled_at IS NULL"
+        )
+        print(f"{before:,} timers pending; {due:,} more fall due over the next {spread:g} s")
+        step = timedelta(seconds=spread / max(due, 1))
+        await conn.execute(
+            TIMER_BENCH_SQL, org, f"bench-{run_id}-d", timeout, due, timedelta(seconds=3), step
+        )
+        await conn.execute("SELECT pg_notify('dutywatch_timers', '')")
+        deadline = time.monotonic() + spread + 60
+        fired = 0
+        while time.monotonic() < deadline:
+            fired = await conn.fetchval(
+                """SELECT count(*) FROM timers t JOIN incidents i ON i.id = t.incident_id
+                   WHERE i.incident_ref LIKE $1 AND t.fired_at IS NOT NULL""",
+                f"bench-{run_id}-d-%",
+            )
+            if fired >= due:
+                break
+            await asyncio.sleep(1)
+        rows = await conn.fetch(
+            """SELECT extract(epoch FROM t.fired_at - t.due_at) * 1000 AS late_ms
+               FROM timers t JOIN incidents i ON i.id = t.incident_id
+               WHERE i.incident_ref LIKE $1 AND t.fired_at IS NOT NULL""",
+            f"bench-{run_id}-d-%",
+        )
+    finally:
+        await conn.close()
+    late = sorted(float(r["late_ms"]) for r in rows)
+    if not late:
+        print("no timer fired: is `dutywatch serve` (or `up`) running against this database?")
+        return 1
+    print(f"fired:      {len(late):,}/{due:,} due timers")
+    print(
+        "late past due: "
+        f"p50 {percentile(late, 50):.1f} ms, p95 {percentile(late, 95):.1f} ms, "
+        f"p99 {percentile(late, 99):.1f} ms, max {late[-1]:.1f} ms"
+    )
+    return 0 if len(late) == due else 1

@@ -115,6 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--database-url", default=None, help="to print the durability settings")
     bench.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for pages")
+    bench.add_argument(
+        "--timers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="instead of reports: measure how late timers fire with N timers pending "
+        "(needs --database-url of the running service)",
+    )
+    bench.add_argument(
+        "--due", type=int, default=2000, help="with --timers: how many fall due (default 2000)"
+    )
+    bench.add_argument(
+        "--spread", type=float, default=20.0, help="with --timers: over how many seconds"
+    )
     cli_rosters.add_parsers(sub, DEFAULT_DATABASE_URL)
     return parser
 
@@ -370,7 +384,22 @@ async def _verify(args: argparse.Namespace) -> int:
 
 
 async def _bench(args: argparse.Namespace) -> int:
-    from dutywatch.bench import run_bench
+    from dutywatch.bench import run_bench, run_timer_bench
+    from dutywatch.config import DEFAULT_ACK_TIMEOUTS, _parse_ack_timeouts
+    from dutywatch.contracts import Grade
+
+    if args.timers is not None:
+        url = args.database_url or os.environ.get("DUTYWATCH_DATABASE_URL") or DEFAULT_DATABASE_URL
+        env_timeouts = os.environ.get("DUTYWATCH_ACK_TIMEOUTS")
+        timeouts = _parse_ack_timeouts(env_timeouts) if env_timeouts else DEFAULT_ACK_TIMEOUTS
+        return await run_timer_bench(
+            database_url=url,
+            pending=args.timers,
+            due=args.due,
+            spread=args.spread,
+            org=args.org,
+            ack_timeout=timeouts[Grade.IV].total_seconds(),
+        )
 
     return await run_bench(
         nats_url=_nats_url(args.nats_url),
