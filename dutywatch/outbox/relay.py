@@ -26,8 +26,10 @@ PUBLISH_TIMEOUT = 10.0
 POLL_SECONDS = 1.0
 
 
-async def publish_rows(js: JetStreamContext, rows: list[asyncpg.Record]) -> None:
-    """Publish rows without waiting for each other, then wait for every JetStream ack."""
+async def publish_rows(
+    js: JetStreamContext, rows: list[asyncpg.Record]
+) -> list[BaseException | None]:
+    """Publish rows without waiting for each other; the error of each row, or None."""
     acks = [
         await js.publish_async(
             row["subject"],
@@ -37,9 +39,12 @@ async def publish_rows(js: JetStreamContext, rows: list[asyncpg.Record]) -> None
         )
         for row in rows
     ]
-    # Any failure or timeout leaves the rows unmarked; they are published again later and
-    # the duplicate window drops the copies that did get through.
-    await asyncio.wait_for(asyncio.gather(*acks), timeout=PUBLISH_TIMEOUT)
+    # A timeout leaves the whole batch unmarked; it is published again later and the
+    # duplicate window drops the copies that did get through.
+    results = await asyncio.wait_for(
+        asyncio.gather(*acks, return_exceptions=True), timeout=PUBLISH_TIMEOUT
+    )
+    return [r if isinstance(r, BaseException) else None for r in results]
 
 
 async def relay_once(pool: asyncpg.Pool, js: JetStreamContext, now: datetime) -> int:
@@ -48,10 +53,24 @@ async def relay_once(pool: asyncpg.Pool, js: JetStreamContext, now: datetime) ->
         rows = await queries.many(conn, "claim_pending", BATCH)
         if not rows:
             return 0
-        await publish_rows(js, rows)
-        await queries.exec(conn, "mark_published", [row["id"] for row in rows], now)
-    log.debug("outbox_published", count=len(rows), last_id=rows[-1]["id"])
-    return len(rows)
+        errors = await publish_rows(js, rows)
+        published = [row["id"] for row, error in zip(rows, errors, strict=True) if error is None]
+        failed = [(row, error) for row, error in zip(rows, errors, strict=True) if error]
+        await queries.exec(conn, "mark_published", published, now)
+    if failed:
+        # A message no stream takes (say, a misconfigured subject prefix) stays pending and
+        # is retried, without holding up the others behind it.
+        log.error(
+            "outbox_publish_failed",
+            count=len(failed),
+            first_id=failed[0][0]["id"],
+            subject=failed[0][0]["subject"],
+            error=repr(failed[0][1]),
+        )
+        if not published:
+            raise failed[0][1]
+    log.debug("outbox_published", count=len(published))
+    return len(published)
 
 
 async def run(

@@ -234,3 +234,15 @@ async def test_read_api(service: Service, pages: Inbox) -> None:
         "status": "ok",
         "checks": {"workers": "ok", "postgres": "ok", "nats": "ok", "streams": "ok"},
     }
+
+
+async def test_a_message_no_stream_takes_does_not_hold_up_the_others(
+    service: Service, pages: Inbox
+) -> None:
+    """A poison outbox row (no stream for its subject) stays pending; pages behind it go out."""
+    async with service.runtime.pool.acquire() as conn:
+        await outbox_queries.exec(conn, "enqueue", "nowhere.at.all", b"{}", service.clock.now())
+    incident_id = await open_incident(service, pages)
+    assert incident_id
+    [row] = await service.sql("SELECT published_at FROM outbox WHERE subject = 'nowhere.at.all'")
+    assert row["published_at"] is None
