@@ -20,6 +20,9 @@ from dutywatch import auth, bus, errors
 from dutywatch.clock import Clock, utc
 from dutywatch.config import Settings
 from dutywatch.contracts import MAX_PAYLOAD_BYTES, decode_report
+from dutywatch.escalation import store as escalation_store
+from dutywatch.escalation.alerts import Alert
+from dutywatch.escalation.store import queries as escalation_queries
 from dutywatch.incidents import commands
 from dutywatch.incidents import store as incidents
 from dutywatch.incidents.rules import Incident, State
@@ -254,18 +257,37 @@ async def get_incident(request: web.Request) -> web.Response:
     async with rt.pool.acquire() as conn:
         reports = await incidents.reports_of(conn, incident.id)
         pages = await incidents.pages_of(conn, incident.id)
-        timers = await conn.fetch(
-            "SELECT step, due_at FROM timers WHERE incident_id = $1 "
-            "AND fired_at IS NULL AND cancelled_at IS NULL ORDER BY due_at",
-            incident.id,
-        )
+        timers = await escalation_queries.many(conn, "pending_escalations", incident.id)
+        alerts = (await escalation_store.alerts_of(conn, [incident.id])).get(incident.id, {})
     body = incident_json(incident)
     body["reports"] = reports
     body["pages"] = pages
+    body["alerts"] = [alert_json(a) for a in sorted(alerts.values(), key=lambda a: a.id)]
     body["next_escalation"] = (
-        {"step": timers[0]["step"], "due_at": timers[0]["due_at"].isoformat()} if timers else None
+        {
+            "alert_id": timers[0]["alert_id"],
+            "org": timers[0]["org_path"],
+            "step": timers[0]["step"],
+            "due_at": timers[0]["due_at"].isoformat(),
+        }
+        if timers
+        else None
     )
     return web.json_response(body)
+
+
+def alert_json(a: Alert) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "org": a.org_path,
+        "opened_reason": str(a.opened_reason),
+        "parent_alert_id": a.parent_alert_id,
+        "policy_version": a.escalation.policy,
+        "started_at": a.escalation.started_at.isoformat(),
+        "next_position": [a.escalation.repeat, a.escalation.step],
+        "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None,
+        "acknowledged_by": a.acknowledged_by,
+    }
 
 
 async def _command(request: web.Request, verb: commands.Verb) -> web.Response:
@@ -294,6 +316,7 @@ async def _command(request: web.Request, verb: commands.Verb) -> web.Response:
         now=rt.clock.now(),
         note=note,
         authorize=authorize,
+        duty_room=who.duty_room,
     )
     rt.relay_wake.set()
     return web.json_response(result)
