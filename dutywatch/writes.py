@@ -66,6 +66,7 @@ class Writes:
     page_ids: Ids = field(default_factory=lambda: Ids("pages_id_seq"))
     alarm_ids: Ids = field(default_factory=lambda: Ids("alarms_id_seq"))
     alert_ids: Ids = field(default_factory=lambda: Ids("alerts_id_seq"))
+    clock_ids: Ids = field(default_factory=lambda: Ids("report_clocks_id_seq"))
     new_incidents: dict[int, Incident] = field(default_factory=dict)
     changed_incidents: dict[int, Incident] = field(default_factory=dict)
     reports: list[tuple[Any, ...]] = field(default_factory=list)
@@ -82,6 +83,9 @@ class Writes:
     fired_timers: list[int] = field(default_factory=list)
     new_alerts: dict[int, Alert] = field(default_factory=dict)
     changed_alerts: dict[int, Alert] = field(default_factory=dict)
+    #: Reporting clocks to insert, and to update (by id; the latest row wins).
+    new_clocks: list[tuple[Any, ...]] = field(default_factory=list)
+    changed_clocks: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     #: (incident id, person id) paged in this transaction: two duty rooms whose pages land
     #: on the same person at the same moment page them once.
     paged: set[tuple[int, str]] = field(default_factory=set)
@@ -154,6 +158,8 @@ class Writes:
             or self.fired_timers
             or self.new_alerts
             or self.changed_alerts
+            or self.new_clocks
+            or self.changed_clocks
         )
 
 
@@ -251,6 +257,8 @@ async def flush(conn: Conn, writes: Writes) -> None:
     await _many(conn, "update_incident", map(_update_row, writes.changed_incidents.values()))
     await _many(conn, "insert_alert", map(_alert_row, writes.new_alerts.values()))
     await _many(conn, "update_alert", map(_alert_update_row, writes.changed_alerts.values()))
+    await _many(conn, "insert_clock", writes.new_clocks)
+    await _many(conn, "update_clock", writes.changed_clocks.values())
     await _many(conn, "insert_report", writes.reports)
     await _many(conn, "insert_entry", writes.entries)
     await _many(conn, "insert_personal", writes.personal)

@@ -80,3 +80,15 @@ WHERE alert_id = ANY($1::bigint[]) AND fired_at IS NULL AND cancelled_at IS NULL
 -- name: cancel_incident_timers_of_kind :exec
 UPDATE timers SET cancelled_at = $3
 WHERE incident_id = ANY($1::bigint[]) AND kind = $2 AND fired_at IS NULL AND cancelled_at IS NULL;
+
+-- name: insert_clock :exec
+INSERT INTO report_clocks
+    (id, incident_id, target_org, kind, grade, rules, opened_at, due_at, stopped_at, missed_at,
+     late_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
+
+-- name: update_clock :exec
+UPDATE report_clocks SET
+    grade = $2, rules = $3, opened_at = $4, due_at = $5, stopped_at = $6, missed_at = $7,
+    late_by = $8
+WHERE id = $1;

@@ -27,6 +27,7 @@ from dutywatch.clock import Clock
 from dutywatch.config import Settings
 from dutywatch.contracts import EventKind, ReportV1, decode_report
 from dutywatch.db import OUTBOX_CHANNEL, TIMERS_CHANNEL, with_retries
+from dutywatch.deadlines import engine as deadlines
 from dutywatch.escalation import engine
 from dutywatch.incidents import events
 from dutywatch.incidents import store as incidents
@@ -234,8 +235,12 @@ async def _apply_one(
     page_facts: list[Fact] = []
     if outcome.opened:
         incident, page_facts = await engine.open_incident(esc, incident)
+        incident, more = await deadlines.start(esc, incident)
+        page_facts += more
     elif current is not None and _escalates(current, incident):
         incident, page_facts = await engine.upgrade(esc, incident)
+        incident, more = await deadlines.upgrade(esc, current, incident)
+        page_facts += more
     incident = append(writes, incident, page_facts, actor=SYSTEM_ACTOR, source=Source.SYSTEM)
     events.emit(
         writes,

@@ -13,6 +13,7 @@ from dutywatch.clock import Clock
 from dutywatch.config import Settings
 from dutywatch.contracts import EventKind, PageReason
 from dutywatch.db import OUTBOX_CHANNEL, with_retries
+from dutywatch.deadlines import engine as deadlines
 from dutywatch.escalation import engine
 from dutywatch.handover import service as handover
 from dutywatch.incidents import events
@@ -56,8 +57,9 @@ async def fire_due_timers(pool: asyncpg.Pool, settings: Settings, now: datetime)
 async def _fire_incident_timers(
     conn: Conn, writes: Writes, settings: Settings, timers: Sequence[asyncpg.Record]
 ) -> None:
-    """Escalation timers: fire each alert's due steps, per incident, in one chain append."""
-    mine = [t for t in timers if t["kind"] == engine.TIMER_KIND]
+    """Escalation and deadline timers: fire each alert's due steps and check each incident's
+    reporting clocks, per incident, in one chain append."""
+    mine = [t for t in timers if t["kind"] in (engine.TIMER_KIND, deadlines.TIMER_KIND)]
     if not mine:
         return
     # An incident another transaction holds (an acknowledgement in flight) is skipped:
@@ -81,6 +83,10 @@ async def _fire_incident_timers(
             continue
         incident, facts = claimed, []
         for timer in (t for t in mine if t["incident_id"] == incident_id):
+            if timer["kind"] == deadlines.TIMER_KIND:
+                incident, more = await deadlines.check(esc, incident)
+                facts += more
+                continue
             alert = esc.alert(incident_id, timer["alert_id"])
             if alert is None or alert.acknowledged:
                 continue

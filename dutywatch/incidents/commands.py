@@ -16,6 +16,7 @@ from dutywatch import errors
 from dutywatch.config import Settings
 from dutywatch.contracts import EventKind
 from dutywatch.db import OUTBOX_CHANNEL, with_retries
+from dutywatch.deadlines import engine as deadlines
 from dutywatch.escalation import store as escalation_store
 from dutywatch.escalation.alerts import acknowledged_by
 from dutywatch.incidents import events, rules
@@ -147,18 +148,25 @@ async def _acknowledge(
         return transition
     landed = await escalation_store.landed_orgs(conn, incident.id)
     stopped = acknowledged_by(list(alerts.values()), duty_room or None, landed)
-    facts: list[rules.Fact] = []
+    if not stopped:
+        return Transition(incident=incident, changed=False, facts=())
     for alert in stopped:
         writes.save_alert(alert.acknowledge(actor=actor, now=writes.now))
         writes.cancel_alert_timers(alert.id)
         if alert.origin:
-            transition = rules.acknowledge(incident, actor=actor, note=note, now=writes.now)
-            incident = transition.incident
-        body: dict[str, Any] = {"by": actor, "org": alert.org_path, "alert_id": alert.id}
-        if note:
-            body["note"] = note
-        facts.append(rules.Fact(kind=EntryKind.ACKNOWLEDGED, body=body))
-    return Transition(incident=incident, changed=bool(stopped), facts=tuple(facts))
+            incident = rules.acknowledge(incident, actor=actor, note=note, now=writes.now).incident
+    # One entry for one person's acknowledgement, naming every duty room's alert it stopped.
+    body: dict[str, Any] = {
+        "by": actor,
+        "orgs": [a.org_path for a in stopped],
+        "alert_ids": [a.id for a in stopped],
+    }
+    if note:
+        body["note"] = note
+    facts = [rules.Fact(kind=EntryKind.ACKNOWLEDGED, body=body)]
+    # The rooms confirmed receipt: the phone-speed reports to them are made.
+    facts += await deadlines.acknowledged(conn, writes, incident, stopped)
+    return Transition(incident=incident, changed=True, facts=tuple(facts))
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -12,6 +12,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import structlog
 from aiohttp import web
@@ -20,6 +21,7 @@ from dutywatch import auth, bus, errors
 from dutywatch.clock import Clock, utc
 from dutywatch.config import Settings
 from dutywatch.contracts import MAX_PAYLOAD_BYTES, decode_report
+from dutywatch.deadlines import engine as deadlines
 from dutywatch.escalation import store as escalation_store
 from dutywatch.escalation.alerts import Alert
 from dutywatch.escalation.store import queries as escalation_queries
@@ -42,6 +44,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 READ_ROLES = {auth.Role.OFFICER, auth.Role.LEADER, auth.Role.REVIEWER, auth.Role.OFFICE}
 ACT_ROLES = {auth.Role.OFFICER, auth.Role.LEADER}
+#: 签发 is the unit head's (or an authorised deputy's): leaders on duty, not officers.
+SIGN_OFF_ROLES = {auth.Role.LEADER}
 REPORT_ROLES = {auth.Role.OFFICE, auth.Role.OFFICER, auth.Role.LEADER}
 
 
@@ -66,6 +70,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_get("/api/v1/incidents/{id:\\d+}", get_incident)
     app.router.add_post("/api/v1/incidents/{id:\\d+}/ack", post_ack)
     app.router.add_post("/api/v1/incidents/{id:\\d+}/resolve", post_resolve)
+    app.router.add_post("/api/v1/incidents/{id:\\d+}/signoff", post_signoff)
     app.router.add_get("/api/v1/incidents/{id:\\d+}/timeline", get_timeline)
     app.router.add_get("/api/v1/orgs", get_orgs)
     app.router.add_get("/api/v1/oncall", get_oncall)
@@ -259,10 +264,13 @@ async def get_incident(request: web.Request) -> web.Response:
         pages = await incidents.pages_of(conn, incident.id)
         timers = await escalation_queries.many(conn, "pending_escalations", incident.id)
         alerts = (await escalation_store.alerts_of(conn, [incident.id])).get(incident.id, {})
+        clocks = (await deadlines.clocks_of(conn, incident.id)).clocks
     body = incident_json(incident)
     body["reports"] = reports
     body["pages"] = pages
     body["alerts"] = [alert_json(a) for a in sorted(alerts.values(), key=lambda a: a.id)]
+    body["clocks"] = [deadlines.clock_json(c) for c in clocks]
+    body["next_deadline"] = deadlines.next_deadline(clocks)
     body["next_escalation"] = (
         {
             "alert_id": timers[0]["alert_id"],
@@ -319,6 +327,46 @@ async def _command(request: web.Request, verb: commands.Verb) -> web.Response:
         duty_room=who.duty_room,
     )
     rt.relay_wake.set()
+    return web.json_response(result)
+
+
+async def post_signoff(request: web.Request) -> web.Response:
+    """签发: a leader of the reporting organisation signs the written report off."""
+    who = await principal(request)
+    rt = runtime(request)
+    note, report_id = None, None
+    if request.can_read_body:
+        try:
+            payload = await request.json()
+        except json.JSONDecodeError:
+            raise errors.MalformedJson() from None
+        if not isinstance(payload, dict) or set(payload) - {"note", "report_id"}:
+            raise errors.SchemaViolation(
+                "body must be an object with an optional string `note` and `report_id`"
+            )
+        note = payload.get("note")
+        try:
+            report_id = UUID(payload["report_id"]) if payload.get("report_id") else None
+        except (TypeError, ValueError):
+            raise errors.SchemaViolation("`report_id` must be a UUID", field="report_id") from None
+        if note is not None and not isinstance(note, str):
+            raise errors.SchemaViolation("`note` must be a string", field="note")
+
+    def authorize(incident: Incident) -> None:
+        who.require(SIGN_OFF_ROLES, incident.org_path, "sign off the written report")
+
+    result = await deadlines.sign_off(
+        rt.pool,
+        rt.settings,
+        int(request.match_info["id"]),
+        actor=who.actor,
+        source=Source.HTTP,
+        now=rt.clock.now(),
+        report_id=report_id,
+        note=note,
+        authorize=authorize,
+    )
+    rt.wake_workers()
     return web.json_response(result)
 
 

@@ -50,9 +50,12 @@ async def test_report_is_paged_acknowledged_and_chained(
     await asyncio.sleep(0.3)
     assert len(pages.messages) == 1
     timers = await service.sql(
-        "SELECT cancelled_at, fired_at FROM timers WHERE incident_id = $1", incident_id
+        "SELECT cancelled_at, fired_at FROM timers WHERE incident_id = $1 "
+        "AND kind = 'escalation' ORDER BY id",
+        incident_id,
     )
-    assert [(t["cancelled_at"] is not None, t["fired_at"]) for t in timers] == [(True, None)]
+    # The township's alert and the district's (grade III opens it at once): both stopped.
+    assert [(t["cancelled_at"] is not None, t["fired_at"]) for t in timers] == [(True, None)] * 2
 
     response = await service.client.get(
         f"/api/v1/incidents/{incident_id}/timeline",
@@ -60,8 +63,25 @@ async def test_report_is_paged_acknowledged_and_chained(
     )
     timeline = await response.json()
     kinds = [e["kind"] for e in timeline["entries"]]
-    assert kinds == ["report_received", "incident_opened", "roster_gap", "paged", "acknowledged"]
-    assert [e["seq"] for e in timeline["entries"]] == [1, 2, 3, 4, 5]
+    assert kinds == [
+        "report_received",
+        "incident_opened",
+        "roster_gap",
+        "paged",
+        "clock_started",
+        "clock_started",
+        "alert_opened",
+        "acknowledged",
+    ]
+    assert [e["seq"] for e in timeline["entries"]] == list(range(1, 9))
+    # One acknowledgement in the district stops the township's alert (paged there) and the
+    # district's own; the phone-speed report to the district counts as received.
+    assert timeline["entries"][-1]["body"]["orgs"] == ["harbin.daoli.xinyang", "harbin.daoli"]
+    [phone] = await service.sql(
+        "SELECT stopped_at FROM report_clocks WHERE incident_id = $1 AND kind = 'phone'",
+        incident_id,
+    )
+    assert phone["stopped_at"] is not None
     assert timeline["entries"][-1]["actor"] == "person:li-na"
     assert timeline["entries"][-1]["source"] == "http"
     assert timeline["entries"][0]["prev_hash"] == ""
@@ -127,6 +147,8 @@ async def test_unacknowledged_grade_iv_climbs_officer_leader_parent_room(
         "report_received",
         "incident_opened",
         "paged",
+        "clock_started",
+        "clock_started",
         "escalated",
         "paged",
         "escalated",
@@ -135,7 +157,7 @@ async def test_unacknowledged_grade_iv_climbs_officer_leader_parent_room(
         "escalated",
         "paged",
     ]
-    opened = json.loads(entries[6]["body"])
+    opened = json.loads(entries[8]["body"])
     assert (opened["org"], opened["reason"], opened["from_org"]) == (
         "harbin",
         "policy_step",
@@ -193,9 +215,9 @@ async def test_each_duty_room_acknowledges_its_own_alert(service: Service, pages
         "AND kind = 'acknowledged' ORDER BY seq",
         incident_id,
     )
-    assert [(a["actor"], json.loads(a["body"])["org"]) for a in acks] == [
-        ("person:wang-fang", "harbin"),
-        ("person:li-na", "harbin.daoli"),
+    assert [(a["actor"], json.loads(a["body"])["orgs"]) for a in acks] == [
+        ("person:wang-fang", ["harbin"]),
+        ("person:li-na", ["harbin.daoli"]),
     ]
     alerts = await service.sql(
         "SELECT org_path, acknowledged_by FROM alerts WHERE incident_id = $1 ORDER BY id",

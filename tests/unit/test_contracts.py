@@ -691,6 +691,7 @@ EXPECTED_OPERATIONS = {
     ("/api/v1/incidents", "get"),
     ("/api/v1/incidents/{id}", "get"),
     ("/api/v1/incidents/{id}/ack", "post"),
+    ("/api/v1/incidents/{id}/signoff", "post"),
     ("/api/v1/incidents/{id}/timeline", "get"),
     ("/api/v1/orgs", "get"),
     ("/api/v1/oncall", "get"),
