@@ -14,6 +14,7 @@ from dutywatch.config import Settings
 from dutywatch.contracts import EventKind, PageReason
 from dutywatch.db import OUTBOX_CHANNEL, with_retries
 from dutywatch.deadlines import engine as deadlines
+from dutywatch.deadlines import zero
 from dutywatch.escalation import engine
 from dutywatch.handover import service as handover
 from dutywatch.incidents import events
@@ -44,6 +45,9 @@ async def fire_due_timers(pool: asyncpg.Pool, settings: Settings, now: datetime)
             handover_timers = [t for t in timers if t["kind"] == handover.TIMER_KIND]
             writes.fired_timers += await handover.fire_overdue(
                 conn, writes, settings, handover_timers
+            )
+            writes.fired_timers += await zero.fire(
+                conn, writes, settings, [t for t in timers if t["kind"] == zero.TIMER_KIND]
             )
             await _fire_incident_timers(conn, writes, settings, timers)
             await flush(conn, writes)
@@ -123,6 +127,7 @@ async def run(
     on_fired: asyncio.Event | None = None,
 ) -> None:
     """Sleep until the earliest timer (or a wake-up), fire what is due, repeat until stop."""
+    await zero.arm_all(pool, settings, clock.now())
     while not stop.is_set():
         wake.clear()
         claimed = await fire_due_timers(pool, settings, clock.now())

@@ -10,7 +10,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from dutywatch.clock import Clock, utc
 from dutywatch.config import Settings
 from dutywatch.contracts import MAX_PAYLOAD_BYTES, decode_report
 from dutywatch.deadlines import engine as deadlines
+from dutywatch.deadlines import zero
 from dutywatch.escalation import store as escalation_store
 from dutywatch.escalation.alerts import Alert
 from dutywatch.escalation.store import queries as escalation_queries
@@ -72,6 +73,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_post("/api/v1/incidents/{id:\\d+}/resolve", post_resolve)
     app.router.add_post("/api/v1/incidents/{id:\\d+}/signoff", post_signoff)
     app.router.add_get("/api/v1/incidents/{id:\\d+}/timeline", get_timeline)
+    app.router.add_post("/api/v1/zero-reports", post_zero_report)
     app.router.add_get("/api/v1/orgs", get_orgs)
     app.router.add_get("/api/v1/oncall", get_oncall)
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
@@ -416,6 +418,46 @@ async def get_timeline(request: web.Request) -> web.Response:
     return web.json_response(
         {"incident_id": incident.id, "head": incident.timeline_head.hex(), "entries": rows}
     )
+
+
+async def post_zero_report(request: web.Request) -> web.Response:
+    """零报告: a subordinate duty room's daily report, "nothing to report" allowed."""
+    who = await principal(request)
+    who.require(REPORT_ROLES, None, "send a zero report")
+    try:
+        payload = await request.json()
+    except json.JSONDecodeError:
+        raise errors.MalformedJson() from None
+    if not isinstance(payload, dict) or set(payload) - {"org", "day", "report_id"}:
+        raise errors.SchemaViolation(
+            "body must be an object with `org`, `day` (YYYY-MM-DD) and an optional `report_id`"
+        )
+    org = payload.get("org")
+    if not isinstance(org, str) or not org:
+        raise errors.SchemaViolation("`org` must be an organisation path", field="org")
+    try:
+        day = date.fromisoformat(payload.get("day") or "")
+    except (TypeError, ValueError):
+        raise errors.SchemaViolation("`day` must be a date, YYYY-MM-DD", field="day") from None
+    try:
+        report_id = UUID(payload["report_id"]) if payload.get("report_id") else None
+    except (TypeError, ValueError):
+        raise errors.SchemaViolation("`report_id` must be a UUID", field="report_id") from None
+    if not who.covers(org):
+        raise errors.OrgMismatch(
+            f"this token reports for {who.org_path!r} and below, not {org!r}", field="org"
+        )
+    rt = runtime(request)
+    result = await zero.accept(
+        rt.pool,
+        rt.settings,
+        org=org,
+        day=day,
+        actor=who.actor,
+        now=rt.clock.now(),
+        report_id=report_id,
+    )
+    return web.json_response(result, status=200 if result["duplicate"] else 201)
 
 
 async def get_orgs(request: web.Request) -> web.Response:

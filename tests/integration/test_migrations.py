@@ -42,6 +42,7 @@ async def test_incident_states_are_the_same_in_python_and_postgresql(database_ur
 async def test_every_named_query_is_valid_sql(database_url: str) -> None:
     """PREPARE each query against the migrated schema: a typo fails here, not in production."""
     from dutywatch import auth, writes
+    from dutywatch.deadlines import store as deadlines
     from dutywatch.escalation import engine
     from dutywatch.incidents import store as incidents
     from dutywatch.orgs import store as orgs
@@ -51,7 +52,7 @@ async def test_every_named_query_is_valid_sql(database_url: str) -> None:
 
     conn = await asyncpg.connect(database_url)
     try:
-        for module in (auth, engine, incidents, orgs, outbox, rosters, timeline, writes):
+        for module in (auth, deadlines, engine, incidents, orgs, outbox, rosters, timeline, writes):
             for name in module.queries.names():
                 await conn.prepare(module.queries[name].sql)
     finally:

@@ -693,6 +693,7 @@ EXPECTED_OPERATIONS = {
     ("/api/v1/incidents/{id}/ack", "post"),
     ("/api/v1/incidents/{id}/signoff", "post"),
     ("/api/v1/incidents/{id}/timeline", "get"),
+    ("/api/v1/zero-reports", "post"),
     ("/api/v1/orgs", "get"),
     ("/api/v1/oncall", "get"),
     ("/healthz", "get"),
