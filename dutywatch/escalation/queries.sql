@@ -82,3 +82,6 @@ ORDER BY t.due_at, t.id;
 
 -- name: known_people :many
 SELECT id FROM people WHERE id = ANY($1::text[]);
+
+-- name: people_names :many
+SELECT id, name FROM people WHERE id = ANY($1::text[]);

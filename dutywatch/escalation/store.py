@@ -72,9 +72,10 @@ async def versions_of(conn: Conn, policy_id: str) -> list[dict[str, Any]]:
     ]
 
 
-async def next_version(conn: Conn, policy_id: str) -> int:
-    """Lock the id for this transaction and return the version a save would get."""
-    await queries.exec(conn, "lock_policy_id", policy_id)
+async def next_version(conn: Conn, policy_id: str, *, lock: bool = True) -> int:
+    """The version a save would get; with ``lock``, the id stays locked until commit."""
+    if lock:
+        await queries.exec(conn, "lock_policy_id", policy_id)
     version: int = await queries.val(conn, "next_policy_version", policy_id)
     return version
 

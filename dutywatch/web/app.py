@@ -77,9 +77,10 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_get("/api/v1/orgs", get_orgs)
     app.router.add_get("/api/v1/oncall", get_oncall)
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
-    from dutywatch.web import handover
+    from dutywatch.web import handover, policies
 
     handover.setup(app)
+    policies.setup(app)
     return app
 
 
@@ -89,7 +90,7 @@ def problem(status: int, code: str, detail: str, **fields: Any) -> web.Response:
         "title": code.replace("_", " "),
         "status": status,
         "detail": detail,
-        **{k: v for k, v in fields.items() if isinstance(v, str | int | float | bool)},
+        **{k: v for k, v in fields.items() if isinstance(v, str | int | float | bool | list)},
     }
     return web.json_response(body, status=status, content_type="application/problem+json")
 
