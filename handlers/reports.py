@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import asyncpg
@@ -230,6 +230,11 @@ async def _apply_one(
             d.item.data.decode("utf-8"),
         )
     )
+    origin = esc.alerts_of(incident.id).get(incident.org_path)
+    if origin is not None:
+        # The incident shows the version its origin alert runs, whatever the report's grade
+        # would select (an upgrade below replaces it; a downgrade keeps the running one).
+        incident = replace(incident, policy_version=origin.escalation.policy)
     office = f"office:{report.org}"
     incident = append(writes, incident, outcome.facts, actor=office, source=d.item.source)
     page_facts: list[Fact] = []

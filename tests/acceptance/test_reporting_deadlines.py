@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from tests.acceptance.conftest import START, Inbox, Service, make_report
+from tests.acceptance.conftest import START, Inbox, Service, eventually, make_report
 
 LEARNED = datetime.fromisoformat("2026-11-25T01:58:00+00:00")
 OCCURRED = datetime.fromisoformat("2026-11-25T01:52:00+00:00")
@@ -250,3 +250,34 @@ async def test_a_sign_off_after_the_written_deadline_is_marked_late(
     # Nothing more is due: no further late marks or pages.
     await service.clock.advance(timedelta(hours=3))
     await settle(pages, 2)
+
+
+async def test_a_downgrade_keeps_the_stricter_clocks_and_the_running_policy(
+    service: Service, pages: Inbox
+) -> None:
+    report = make_report(org="harbin.daoli", grade="II")
+    await service.publish(report)
+    first = await settle(pages, 2)  # the district's officer, and the city's (grade II: the top)
+    incident_id = first[0]["incident_id"]
+    before = await detail(service, incident_id)
+    await service.clock.advance(timedelta(minutes=3))
+    await service.publish(
+        make_report(
+            org="harbin.daoli",
+            grade="IV",
+            stage="follow_up",
+            sequence=1,
+            incident_ref=report["incident_ref"],
+        )
+    )
+    await settle(pages, 2)  # a downgrade pages nobody
+
+    async def downgraded() -> bool:
+        return (await detail(service, incident_id))["grade"] == "IV"
+
+    await eventually(downgraded, what="the follow-up")
+    after = await detail(service, incident_id)
+    assert after["clocks"] == before["clocks"]
+    assert after["policy_version"] == before["policy_version"] == "default-II-600s@v1"
+    entries = await timeline(service, incident_id)
+    assert len(of_kind(entries, "clock_started")) == 2
