@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     ack.add_argument("--url", default=None, help=f"default $DUTYWATCH_URL or {DEFAULT_HTTP_URL}")
     ack.add_argument("--token", default=None, help="default $DUTYWATCH_TOKEN")
 
+    _add_policy_parser(sub)
+
     verify = sub.add_parser(
         "verify",
         help="check every timeline chain; exit 1 naming each altered entry",
@@ -133,6 +135,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_policy_parser(sub: Any) -> None:
+    policy = sub.add_parser(
+        "policy",
+        help="create, list, show, validate, retire and simulate escalation policies (over HTTP)",
+        description="Escalation policies over the HTTP API (--url or $DUTYWATCH_URL, --token or "
+        "$DUTYWATCH_TOKEN). A policy is a JSON document; see README 'Escalation policies'.",
+    )
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    for name, text in (
+        ("create", "save a policy document as the next version of its id (refused if unsound)"),
+        ("validate", "check a policy document without saving it"),
+    ):
+        action = policy_sub.add_parser(name, help=text, description=text)
+        action.add_argument("file", help="the policy document (JSON), or - for stdin")
+    listing = policy_sub.add_parser("list", help="the policies in force")
+    listing.add_argument("--org", help="only this organisation's subtree")
+    show = policy_sub.add_parser("show", help="every version of one policy")
+    show.add_argument("policy_id")
+    retire = policy_sub.add_parser("retire", help="retire every version of one policy")
+    retire.add_argument("policy_id")
+    simulate = policy_sub.add_parser(
+        "simulate",
+        help="print what would happen if nobody acknowledged (dry run on the real roster)",
+        description="Print the timeline an incident of this organisation, grade and category "
+        "would get if nobody ever acknowledged: alerts opened, who is paged when (from the "
+        "rosters at each time), reporting clocks running out. Nothing is stored or sent.",
+    )
+    simulate.add_argument("--org", required=True, help="organisation path of the incident")
+    simulate.add_argument("--grade", required=True, choices=["I", "II", "III", "IV"])
+    simulate.add_argument(
+        "--category",
+        default="accident",
+        choices=["natural_disaster", "accident", "public_health", "social_safety"],
+    )
+    simulate.add_argument("--at", help="start time (RFC 3339 with offset); default now")
+    simulate.add_argument("--hours", type=float, default=24.0, help="how far ahead (default 24)")
+    simulate.add_argument("--sensitive", action="store_true", help="a sensitive event")
+    simulate.add_argument("--json", action="store_true", help="print the raw JSON")
+    for action in (policy_sub.choices[n] for n in policy_sub.choices):
+        action.add_argument(
+            "--url", default=None, help=f"default $DUTYWATCH_URL or {DEFAULT_HTTP_URL}"
+        )
+        action.add_argument("--token", default=None, help="default $DUTYWATCH_TOKEN")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {
@@ -141,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": _migrate,
         "report": _report,
         "ack": _ack,
+        "policy": _policy,
         "verify": _verify,
         "bench": _bench,
         "roster": _roster,
@@ -360,6 +408,145 @@ async def _ack(args: argparse.Namespace) -> int:
         return 1
     changed = "acknowledged" if result["changed"] else "was already acknowledged"
     print(f"incident {result['incident_id']} {changed} (state {result['state']})")
+    return 0
+
+
+async def _http(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+    """Call the HTTP API with the command's --url and --token; (status, decoded body)."""
+    import aiohttp
+
+    url = args.url or os.environ.get("DUTYWATCH_URL") or DEFAULT_HTTP_URL
+    token = args.token or os.environ.get("DUTYWATCH_TOKEN")
+    if not token:
+        raise errors.ConfigurationError("set DUTYWATCH_TOKEN or pass --token")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method, f"{url}{path}", headers={"Authorization": f"Bearer {token}"}, **kwargs
+        ) as response,
+    ):
+        return response.status, await response.json(content_type=None)
+
+
+def _print_problems(body: Any) -> None:
+    print(f"dutywatch: {body.get('detail', body)}", file=sys.stderr)
+    for problem in body.get("problems") or []:
+        where = f"step {problem['step']}: " if problem.get("step") is not None else ""
+        print(f"  - [{problem['code']}] {where}{problem['message']}", file=sys.stderr)
+
+
+def _print_policy(document: dict[str, Any]) -> None:
+    print(
+        f"{document['ref']}  {document['org']}  grades {'/'.join(document['grades'])}  "
+        f"categories {'/'.join(document['categories'])}"
+    )
+    for index, step in enumerate(document["steps"]):
+        detail = {k: v for k, v in step.items() if k not in ("kind", "delay")}
+        print(
+            f"  {index}. +{step['delay']}  {step['kind']}  {json.dumps(detail, ensure_ascii=False)}"
+        )
+
+
+async def _policy(args: argparse.Namespace) -> int:
+    actions = {
+        "create": _policy_save,
+        "validate": _policy_save,
+        "list": _policy_list,
+        "show": _policy_versions,
+        "retire": _policy_versions,
+        "simulate": _simulate,
+    }
+    return await actions[args.policy_command](args)
+
+
+async def _policy_save(args: argparse.Namespace) -> int:
+    if args.file == "-":
+        text = await asyncio.to_thread(sys.stdin.read)
+    else:
+        text = await asyncio.to_thread(Path(args.file).read_text, "utf-8")
+    create = args.policy_command == "create"
+    path = "/api/v1/policies" if create else "/api/v1/policies/validate"
+    status, body = await _http(args, "POST", path, data=text.encode())
+    if status not in (200, 201):
+        _print_problems(body)
+        return 1
+    _print_policy(body["policy"])
+    for warning in body["warnings"]:
+        print(f"  warning [{warning['code']}]: {warning['message']}")
+    print("saved" if create else "valid (not saved)")
+    return 0
+
+
+async def _policy_list(args: argparse.Namespace) -> int:
+    status, body = await _http(
+        args, "GET", "/api/v1/policies", params={"org": args.org} if args.org else {}
+    )
+    if status != 200:
+        _print_problems(body)
+        return 1
+    for document in body["policies"]:
+        _print_policy(document)
+    if not body["policies"]:
+        print("no stored policies: every duty room runs the default policy")
+    return 0
+
+
+async def _policy_versions(args: argparse.Namespace) -> int:
+    retire = args.policy_command == "retire"
+    status, body = await _http(
+        args, "DELETE" if retire else "GET", f"/api/v1/policies/{args.policy_id}"
+    )
+    if status != 200:
+        _print_problems(body)
+        return 1
+    if retire:
+        print(f"retired {body['retired_versions']} version(s) of {body['id']}")
+    for document in body.get("versions", []):
+        _print_policy(document)
+        retired = f", retired {document['retired_at']}" if "retired_at" in document else ""
+        print(f"  saved {document['created_at']} by {document['created_by']}{retired}")
+    return 0
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    params = {
+        "org": args.org,
+        "grade": args.grade,
+        "category": args.category,
+        "hours": str(args.hours),
+        "sensitive": "true" if args.sensitive else "false",
+    }
+    if args.at:
+        params["at"] = args.at
+    status, body = await _http(args, "GET", "/api/v1/policies/simulate", params=params)
+    if status != 200:
+        _print_problems(body)
+        return 1
+    if args.json:
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+        return 0
+    print(
+        f"If nobody acknowledges a grade {body['grade']} {body['category']} incident of "
+        f"{body['org']} from {body['start']}:"
+    )
+    for event in body["events"]:
+        seconds = int(event["offset_s"])
+        offset = f"+{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+        line = f"{offset}  {event['org']:<24} {event['text']}"
+        people = event.get("people")
+        if people is not None:
+            named = ", ".join(
+                f"{p['name'] or p['id']} ({p['id']})" + (" [same page]" if p["merged"] else "")
+                for p in people
+            )
+            line += f" -> {named or 'NOBODY ON DUTY'}"
+            if event.get("landed_in") and event["landed_in"] != event["org"]:
+                line += f" in {event['landed_in']}"
+        if event.get("policy"):
+            line += f"  [{event['policy']}]"
+        print(line)
+    if body["truncated"]:
+        print(f"... (cut at {body['horizon_s'] / 3600:g} h; pass --hours for more)")
     return 0
 
 

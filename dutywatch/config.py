@@ -7,7 +7,8 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
 
 from dutywatch.contracts import Grade
 from dutywatch.errors import ConfigurationError
@@ -42,6 +43,10 @@ class Settings:
     #: How far ahead the roster gap check looks, and how often it looks.
     gap_horizon: timedelta = timedelta(days=7)
     gap_check_interval: timedelta = timedelta(minutes=10)
+    #: Local time of day by which each subordinate duty room owes its daily zero report
+    #: (零报告); None turns the daily check off. In ``zero_report_tz``.
+    zero_report_due_by: time | None = time(9, 0)
+    zero_report_tz: str = "Asia/Shanghai"
     #: Messages fetched from REPORTS per transaction.
     intake_batch: int = 256
     #: How long a fetch waits for a full batch; short, so low load keeps low latency.
@@ -61,6 +66,12 @@ class Settings:
             raise ConfigurationError(
                 f"subject prefix {self.subject_prefix!r} must be one lowercase subject token"
             )
+        try:
+            ZoneInfo(self.zero_report_tz)
+        except (ValueError, KeyError) as exc:
+            raise ConfigurationError(
+                f"zero report time zone {self.zero_report_tz!r} is unknown; e.g. Asia/Shanghai"
+            ) from exc
 
     def subject(self, *tokens: str) -> str:
         return ".".join((self.subject_prefix, *tokens))
@@ -115,6 +126,21 @@ def _parse_positive_int(name: str, value: str) -> int:
     return parsed
 
 
+def _parse_time_of_day(name: str, value: str) -> time | None:
+    """``09:00`` (local), or ``off``."""
+    if value.strip().lower() == "off":
+        return None
+    try:
+        parsed = time.fromisoformat(value.strip())
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is not None:
+        raise ConfigurationError(
+            f"{name} must be a local time HH:MM (e.g. 09:00) or off, got {value!r}"
+        )
+    return parsed
+
+
 def from_env(
     env: Mapping[str, str] | None = None,
     *,
@@ -155,6 +181,12 @@ def from_env(
     if "DUTYWATCH_GAP_HORIZON_DAYS" in env:
         name = "DUTYWATCH_GAP_HORIZON_DAYS"
         values["gap_horizon"] = timedelta(days=_parse_positive_int(name, env[name]))
+    if "DUTYWATCH_ZERO_REPORT_AT" in env:
+        values["zero_report_due_by"] = _parse_time_of_day(
+            "DUTYWATCH_ZERO_REPORT_AT", env["DUTYWATCH_ZERO_REPORT_AT"]
+        )
+    if "DUTYWATCH_ZERO_REPORT_TZ" in env:
+        values["zero_report_tz"] = env["DUTYWATCH_ZERO_REPORT_TZ"]
     if "DUTYWATCH_STREAM_REPLICAS" in env:
         values["stream_replicas"] = _parse_positive_int(
             "DUTYWATCH_STREAM_REPLICAS", env["DUTYWATCH_STREAM_REPLICAS"]

@@ -185,6 +185,7 @@ class NotificationV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.not
 class AlarmKind(enum.StrEnum):
     HANDOVER_OVERDUE = "handover_overdue"  # nobody took the handover over in time
     ROSTER_GAP = "roster_gap"  # a role slot has nobody on duty in the coming days
+    ZERO_REPORT_MISSING = "zero_report_missing"  # a subordinate room's 零报告 is missing
 
 
 class AlarmV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.alarm.v1"):

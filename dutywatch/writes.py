@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
@@ -18,7 +18,23 @@ from dutywatch.contracts import encode
 from dutywatch.incidents.rules import Incident
 from dutywatch.sql import Conn, Queries
 
+if TYPE_CHECKING:
+    from dutywatch.escalation.alerts import Alert
+
 queries = Queries(__package__, "writes.sql")
+
+
+class TimerRow(NamedTuple):
+    """A timer to insert; exactly one subject (see migrations/0004_escalation.sql)."""
+
+    incident_id: int | None
+    kind: str
+    step: int
+    due_at: datetime
+    created_at: datetime
+    handover_id: int | None
+    alert_id: int | None
+    org_path: str | None
 
 
 class Ids:
@@ -49,6 +65,8 @@ class Writes:
     incident_ids: Ids = field(default_factory=lambda: Ids("incidents_id_seq"))
     page_ids: Ids = field(default_factory=lambda: Ids("pages_id_seq"))
     alarm_ids: Ids = field(default_factory=lambda: Ids("alarms_id_seq"))
+    alert_ids: Ids = field(default_factory=lambda: Ids("alerts_id_seq"))
+    clock_ids: Ids = field(default_factory=lambda: Ids("report_clocks_id_seq"))
     new_incidents: dict[int, Incident] = field(default_factory=dict)
     changed_incidents: dict[int, Incident] = field(default_factory=dict)
     reports: list[tuple[Any, ...]] = field(default_factory=list)
@@ -57,10 +75,20 @@ class Writes:
     pages: list[tuple[Any, ...]] = field(default_factory=list)
     alarms: list[tuple[Any, ...]] = field(default_factory=list)
     outbox: list[tuple[str, bytes, datetime]] = field(default_factory=list)
-    timers: list[tuple[Any, ...]] = field(default_factory=list)
+    timers: list[TimerRow] = field(default_factory=list)
     cancelled_timers_of: set[int] = field(default_factory=set)
     cancelled_handover_timers: set[int] = field(default_factory=set)
+    cancelled_alert_timers: set[int] = field(default_factory=set)
+    cancelled_kind_timers: dict[str, set[int]] = field(default_factory=dict)
     fired_timers: list[int] = field(default_factory=list)
+    new_alerts: dict[int, Alert] = field(default_factory=dict)
+    changed_alerts: dict[int, Alert] = field(default_factory=dict)
+    #: Reporting clocks to insert, and to update (by id; the latest row wins).
+    new_clocks: list[tuple[Any, ...]] = field(default_factory=list)
+    changed_clocks: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    #: (incident id, person id) paged in this transaction: two duty rooms whose pages land
+    #: on the same person at the same moment page them once.
+    paged: set[tuple[int, str]] = field(default_factory=set)
 
     def save(self, incident: Incident, *, new: bool = False) -> None:
         """The incident's latest state; written once at flush however often it changed."""
@@ -69,17 +97,35 @@ class Writes:
         else:
             self.changed_incidents[incident.id] = incident
 
+    def save_alert(self, alert: Alert, *, new: bool = False) -> None:
+        if new or alert.id in self.new_alerts:
+            self.new_alerts[alert.id] = alert
+        else:
+            self.changed_alerts[alert.id] = alert
+
     def enqueue(self, subject: str, message: msgspec.Struct) -> None:
         self.outbox.append((subject, encode(message), self.now))
 
     def cancel_timers(self, incident_id: int) -> None:
         """Cancel the incident's pending timers, stored ones and ones added in this batch."""
         self.cancelled_timers_of.add(incident_id)
-        self.timers = [t for t in self.timers if t[0] != incident_id]
+        self.timers = [t for t in self.timers if t.incident_id != incident_id]
+
+    def cancel_alert_timers(self, alert_id: int) -> None:
+        """Cancel one alert's pending escalation timers (its duty room acknowledged)."""
+        self.cancelled_alert_timers.add(alert_id)
+        self.timers = [t for t in self.timers if t.alert_id != alert_id]
+
+    def cancel_incident_timers(self, incident_id: int, kind: str) -> None:
+        """Cancel the incident's pending timers of one kind (e.g. to re-arm ``deadline``)."""
+        self.cancelled_kind_timers.setdefault(kind, set()).add(incident_id)
+        self.timers = [
+            t for t in self.timers if not (t.incident_id == incident_id and t.kind == kind)
+        ]
 
     def cancel_handover_timer(self, handover_id: int) -> None:
         self.cancelled_handover_timers.add(handover_id)
-        self.timers = [t for t in self.timers if t[5] != handover_id]
+        self.timers = [t for t in self.timers if t.handover_id != handover_id]
 
     def add_timer(
         self,
@@ -89,8 +135,12 @@ class Writes:
         step: int = 0,
         incident_id: int | None = None,
         handover_id: int | None = None,
+        alert_id: int | None = None,
+        org_path: str | None = None,
     ) -> None:
-        self.timers.append((incident_id, kind, step, due_at, self.now, handover_id))
+        self.timers.append(
+            TimerRow(incident_id, kind, step, due_at, self.now, handover_id, alert_id, org_path)
+        )
 
     @property
     def empty(self) -> bool:
@@ -103,7 +153,13 @@ class Writes:
             or self.timers
             or self.cancelled_timers_of
             or self.cancelled_handover_timers
+            or self.cancelled_alert_timers
+            or self.cancelled_kind_timers
             or self.fired_timers
+            or self.new_alerts
+            or self.changed_alerts
+            or self.new_clocks
+            or self.changed_clocks
         )
 
 
@@ -132,11 +188,13 @@ def _incident_row(i: Incident) -> tuple[Any, ...]:
         i.resolved_by,
         i.timeline_seq,
         i.timeline_head,
+        i.learned_at,
+        i.skip_to,
     )
 
 
 #: Positions in :func:`_incident_row` of the columns an update writes (id first, as $1).
-_UPDATED = (0, 3, 4, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22)
+_UPDATED = (0, 3, 4, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 24)
 
 
 def _update_row(i: Incident) -> tuple[Any, ...]:
@@ -148,8 +206,43 @@ async def _many(conn: Conn, name: str, rows: Iterable[tuple[Any, ...]]) -> None:
     await queries.exec_many(conn, name, list(rows))
 
 
+def _alert_row(a: Alert) -> tuple[Any, ...]:
+    e = a.escalation
+    return (
+        a.id,
+        a.incident_id,
+        a.org_path,
+        a.parent_alert_id,
+        str(a.opened_reason),
+        e.policy,
+        e.started_at,
+        e.repeat,
+        e.step,
+        a.acknowledged_at,
+        a.acknowledged_by,
+        a.created_at,
+    )
+
+
+def _alert_update_row(a: Alert) -> tuple[Any, ...]:
+    e = a.escalation
+    return (a.id, e.policy, e.started_at, e.repeat, e.step, a.acknowledged_at, a.acknowledged_by)
+
+
 async def flush(conn: Conn, writes: Writes) -> None:
     """Write everything collected, inside the caller's transaction."""
+    if writes.fired_timers:
+        # First, so that cancelling an alert's or incident's timers below leaves the timer
+        # being fired marked fired, not cancelled.
+        await queries.exec(conn, "mark_timers_fired", writes.fired_timers, writes.now)
+    if writes.cancelled_alert_timers:
+        await queries.exec(
+            conn, "cancel_alert_timers", sorted(writes.cancelled_alert_timers), writes.now
+        )
+    for kind, incident_ids in sorted(writes.cancelled_kind_timers.items()):
+        await queries.exec(
+            conn, "cancel_incident_timers_of_kind", sorted(incident_ids), kind, writes.now
+        )
     if writes.cancelled_timers_of:
         # Before the inserts: a cancel applies to timers stored before this transaction.
         await queries.exec(conn, "cancel_timers_of", sorted(writes.cancelled_timers_of), writes.now)
@@ -162,6 +255,10 @@ async def flush(conn: Conn, writes: Writes) -> None:
         )
     await _many(conn, "insert_incident", map(_incident_row, writes.new_incidents.values()))
     await _many(conn, "update_incident", map(_update_row, writes.changed_incidents.values()))
+    await _many(conn, "insert_alert", map(_alert_row, writes.new_alerts.values()))
+    await _many(conn, "update_alert", map(_alert_update_row, writes.changed_alerts.values()))
+    await _many(conn, "insert_clock", writes.new_clocks)
+    await _many(conn, "update_clock", writes.changed_clocks.values())
     await _many(conn, "insert_report", writes.reports)
     await _many(conn, "insert_entry", writes.entries)
     await _many(conn, "insert_personal", writes.personal)
@@ -169,5 +266,3 @@ async def flush(conn: Conn, writes: Writes) -> None:
     await _many(conn, "insert_alarm", writes.alarms)
     await _many(conn, "insert_timer", writes.timers)
     await _many(conn, "enqueue", writes.outbox)
-    if writes.fired_timers:
-        await queries.exec(conn, "mark_timers_fired", writes.fired_timers, writes.now)

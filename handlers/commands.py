@@ -69,6 +69,7 @@ async def handle_ack(
             now=now,
             command_id=command.command_id,
             authorize=authorize,
+            duty_room=principal.duty_room,
         )
     except errors.DutywatchError as exc:
         log.warning(

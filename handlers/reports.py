@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import asyncpg
@@ -27,11 +27,11 @@ from dutywatch.clock import Clock
 from dutywatch.config import Settings
 from dutywatch.contracts import EventKind, ReportV1, decode_report
 from dutywatch.db import OUTBOX_CHANNEL, TIMERS_CHANNEL, with_retries
+from dutywatch.deadlines import engine as deadlines
 from dutywatch.escalation import engine
-from dutywatch.escalation.rules import spine_policy
 from dutywatch.incidents import events
 from dutywatch.incidents import store as incidents
-from dutywatch.incidents.rules import Incident, PageNeed, apply_report
+from dutywatch.incidents.rules import Fact, Incident, State, apply_report
 from dutywatch.orgs.store import known_orgs
 from dutywatch.outbox.store import record_rejection
 from dutywatch.sql import Conn
@@ -158,7 +158,13 @@ async def _apply(
     writes = Writes(now=now)
     await writes.incident_ids.reserve(conn, sum(1 for k in keys if k not in state.incidents))
     await writes.page_ids.reserve(conn, len(reports))
-    rosters = await engine.Rosters.load(conn, (r.org for r in reports), writes)
+    esc = await engine.Escalation.load(
+        conn,
+        writes,
+        settings,
+        incident_ids=[i.id for i in state.incidents.values()],
+        orgs=[r.org for r in reports],
+    )
 
     for d in valid:
         report = d.report
@@ -172,7 +178,7 @@ async def _apply(
             )
             continue
         seen.add(report.report_id)
-        incident = await _apply_one(conn, writes, rosters, settings, state, d, report)
+        incident = await _apply_one(esc, state, d, report)
         outcomes[d.index] = Outcome(
             verdict=Verdict.ACCEPTED, incident_id=incident.id, report_id=str(report.report_id)
         )
@@ -201,20 +207,15 @@ async def _apply(
 
 
 async def _apply_one(
-    conn: Conn,
-    writes: Writes,
-    rosters: engine.Rosters,
-    settings: Settings,
-    state: _BatchState,
-    d: _Decoded,
-    report: ReportV1,
+    esc: engine.Escalation, state: _BatchState, d: _Decoded, report: ReportV1
 ) -> Incident:
+    conn, writes, settings = esc.conn, esc.writes, esc.settings
     key = (report.org, report.incident_ref)
     current = state.incidents.get(key)
     new_id = await writes.incident_ids.take(conn) if current is None else 0
-    policy = spine_policy(report.grade, settings.ack_timeouts)
+    policy = await esc.policies.select(conn, report.org, report.grade, report.category)
     outcome = apply_report(
-        current, report, new_id=new_id, policy_version=policy.version, now=writes.now
+        current, report, new_id=new_id, policy_version=policy.ref, now=writes.now
     )
     incident = outcome.incident
     writes.reports.append(
@@ -229,11 +230,23 @@ async def _apply_one(
             d.item.data.decode("utf-8"),
         )
     )
+    origin = esc.alerts_of(incident.id).get(incident.org_path)
+    if origin is not None:
+        # The incident shows the version its origin alert runs, whatever the report's grade
+        # would select (an upgrade below replaces it; a downgrade keeps the running one).
+        incident = replace(incident, policy_version=origin.escalation.policy)
     office = f"office:{report.org}"
     incident = append(writes, incident, outcome.facts, actor=office, source=d.item.source)
-    if outcome.page is not PageNeed.NONE:
-        incident, page_facts = await engine.start_policy(conn, writes, rosters, settings, incident)
-        incident = append(writes, incident, page_facts, actor=SYSTEM_ACTOR, source=Source.SYSTEM)
+    page_facts: list[Fact] = []
+    if outcome.opened:
+        incident, page_facts = await engine.open_incident(esc, incident)
+        incident, more = await deadlines.start(esc, incident)
+        page_facts += more
+    elif current is not None and _escalates(current, incident):
+        incident, page_facts = await engine.upgrade(esc, incident)
+        incident, more = await deadlines.upgrade(esc, current, incident)
+        page_facts += more
+    incident = append(writes, incident, page_facts, actor=SYSTEM_ACTOR, source=Source.SYSTEM)
     events.emit(
         writes,
         settings,
@@ -254,6 +267,13 @@ async def _apply_one(
         drill=str(report.status) != "actual",
     )
     return incident
+
+
+def _escalates(before: Incident, after: Incident) -> bool:
+    """A more severe grade, or newly sensitive, on an incident not yet resolved."""
+    return after.state is not State.RESOLVED and (
+        after.grade.rank < before.grade.rank or (after.sensitive and not before.sensitive)
+    )
 
 
 async def consume(

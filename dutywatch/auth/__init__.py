@@ -36,6 +36,11 @@ class Principal:
     def actor(self) -> str:
         return f"person:{self.person_id}" if self.person_id else f"{self.role}:{self.label}"
 
+    @property
+    def duty_room(self) -> str | None:
+        """The duty room this principal acts for; None for an administrator (any room)."""
+        return None if self.role is Role.ADMIN else self.org_path
+
     def covers(self, org_path: str) -> bool:
         """True if ``org_path`` is this principal's organisation or below it."""
         if self.role is Role.ADMIN:

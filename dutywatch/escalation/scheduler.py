@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -10,13 +11,16 @@ import structlog
 
 from dutywatch.clock import Clock
 from dutywatch.config import Settings
-from dutywatch.contracts import EventKind
+from dutywatch.contracts import EventKind, PageReason
 from dutywatch.db import OUTBOX_CHANNEL, with_retries
+from dutywatch.deadlines import engine as deadlines
+from dutywatch.deadlines import zero
 from dutywatch.escalation import engine
 from dutywatch.handover import service as handover
 from dutywatch.incidents import events
 from dutywatch.incidents import store as incidents
 from dutywatch.incidents.rules import State
+from dutywatch.sql import Conn
 from dutywatch.timeline import Source
 from dutywatch.timeline.store import append
 from dutywatch.writes import Writes, flush
@@ -42,38 +46,70 @@ async def fire_due_timers(pool: asyncpg.Pool, settings: Settings, now: datetime)
             writes.fired_timers += await handover.fire_overdue(
                 conn, writes, settings, handover_timers
             )
-            due = []
-            for timer in timers:
-                if timer["kind"] != engine.TIMER_KIND:
-                    continue
-                row = await queries.one(conn, "lock_incident_nowait", timer["incident_id"])
-                if row is None:
-                    continue  # busy: its holder may cancel this timer; look again next round
-                writes.fired_timers.append(timer["id"])
-                incident = incidents.from_row(row)
-                if incident.state is State.OPEN and incident.policy_started_at is not None:
-                    due.append((timer, incident))
-            rosters = await engine.Rosters.load(conn, (i.org_path for _, i in due), writes)
-            for timer, claimed in due:
-                incident, facts = await engine.fire_due(conn, writes, rosters, settings, claimed)
-                if not facts and incident.policy_fired == claimed.policy_fired:
-                    continue
-                incident = append(writes, incident, facts, actor="dutywatch", source=Source.SYSTEM)
-                writes.save(incident)
-                events.emit(writes, settings, incident, EventKind.ESCALATED, actor="dutywatch")
-                log.info(
-                    "incident_escalated",
-                    incident_id=incident.id,
-                    org=incident.org_path,
-                    step=incident.policy_fired - 1,
-                    late_ms=round((now - timer["due_at"]).total_seconds() * 1000, 1),
-                )
+            writes.fired_timers += await zero.fire(
+                conn, writes, settings, [t for t in timers if t["kind"] == zero.TIMER_KIND]
+            )
+            await _fire_incident_timers(conn, writes, settings, timers)
             await flush(conn, writes)
             if writes.outbox:
                 await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
             return len(timers)
 
     return await with_retries(transaction, what="fire due timers")
+
+
+async def _fire_incident_timers(
+    conn: Conn, writes: Writes, settings: Settings, timers: Sequence[asyncpg.Record]
+) -> None:
+    """Escalation and deadline timers: fire each alert's due steps and check each incident's
+    reporting clocks, per incident, in one chain append."""
+    mine = [t for t in timers if t["kind"] in (engine.TIMER_KIND, deadlines.TIMER_KIND)]
+    if not mine:
+        return
+    # An incident another transaction holds (an acknowledgement in flight) is skipped:
+    # waiting for it while it waits for our timer rows would deadlock. Its timers stay
+    # pending and are claimed again next round.
+    rows = await queries.many(
+        conn, "lock_incidents_nowait", sorted({t["incident_id"] for t in mine})
+    )
+    locked = {row["id"]: incidents.from_row(row) for row in rows}
+    mine = [t for t in mine if t["incident_id"] in locked]
+    writes.fired_timers += [t["id"] for t in mine]
+    esc = await engine.Escalation.load(
+        conn,
+        writes,
+        settings,
+        incident_ids=list(locked),
+        orgs=[i.org_path for i in locked.values()],
+    )
+    for incident_id, claimed in sorted(locked.items()):
+        if claimed.state is State.RESOLVED:
+            continue
+        incident, facts = claimed, []
+        for timer in (t for t in mine if t["incident_id"] == incident_id):
+            if timer["kind"] == deadlines.TIMER_KIND:
+                incident, more = await deadlines.check(esc, incident)
+                facts += more
+                continue
+            alert = esc.alert(incident_id, timer["alert_id"])
+            if alert is None or alert.acknowledged:
+                continue
+            incident, more = await engine.fire_alert(
+                esc, incident, alert, first_reason=PageReason.ESCALATION
+            )
+            facts += more
+            log.info(
+                "alert_escalated",
+                incident_id=incident.id,
+                org=alert.org_path,
+                alert_id=alert.id,
+                late_ms=round((writes.now - timer["due_at"]).total_seconds() * 1000, 1),
+            )
+        if facts:
+            incident = append(writes, incident, facts, actor="dutywatch", source=Source.SYSTEM)
+            events.emit(writes, settings, incident, EventKind.ESCALATED, actor="dutywatch")
+        if incident != claimed:
+            writes.save(incident)
 
 
 async def next_due(pool: asyncpg.Pool) -> datetime | None:
@@ -91,6 +127,7 @@ async def run(
     on_fired: asyncio.Event | None = None,
 ) -> None:
     """Sleep until the earliest timer (or a wake-up), fire what is due, repeat until stop."""
+    await zero.arm_all(pool, settings, clock.now())
     while not stop.is_set():
         wake.clear()
         claimed = await fire_due_timers(pool, settings, clock.now())

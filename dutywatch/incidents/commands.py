@@ -16,10 +16,14 @@ from dutywatch import errors
 from dutywatch.config import Settings
 from dutywatch.contracts import EventKind
 from dutywatch.db import OUTBOX_CHANNEL, with_retries
+from dutywatch.deadlines import engine as deadlines
+from dutywatch.escalation import store as escalation_store
+from dutywatch.escalation.alerts import acknowledged_by
 from dutywatch.incidents import events, rules
 from dutywatch.incidents import store as incidents
 from dutywatch.incidents.rules import Incident, Transition
-from dutywatch.timeline import Source
+from dutywatch.sql import Conn
+from dutywatch.timeline import EntryKind, Source
 from dutywatch.timeline.store import append
 from dutywatch.writes import Writes, flush
 
@@ -53,9 +57,13 @@ async def execute(
     now: datetime,
     command_id: UUID | None = None,
     authorize: Authorize = _no_check,
+    duty_room: str | None = None,
 ) -> dict[str, Any]:
     """Acknowledge (stops the climb) or resolve (closes, cancels every timer) an incident.
 
+    Acknowledging stops the alerts of the caller's ``duty_room`` (see
+    :func:`dutywatch.escalation.alerts.acknowledged_by`; None, an administrator, stands for
+    the origin room); the incident is acknowledged once its origin room's alert is.
     One transaction; idempotent; a replayed ``command_id`` returns the first result unchanged.
     """
     decide = _DECIDE[verb]
@@ -71,11 +79,17 @@ async def execute(
             if incident is None:
                 raise errors.NotFound(f"incident {incident_id} does not exist", id=incident_id)
             authorize(incident)
-            transition: Transition = decide(incident, actor=actor, note=note, now=now)
+            writes = Writes(now=now)
+            if verb is Verb.ACK:
+                transition = await _acknowledge(
+                    conn, writes, incident, actor=actor, note=note, duty_room=duty_room
+                )
+            else:
+                transition = decide(incident, actor=actor, note=note, now=now)
+                if transition.changed:
+                    writes.cancel_timers(incident.id)
             incident = transition.incident
             if transition.changed:
-                writes = Writes(now=now)
-                writes.cancel_timers(incident.id)
                 incident = append(writes, incident, transition.facts, actor=actor, source=source)
                 writes.save(incident)
                 events.emit(writes, settings, incident, _EVENTS[verb], actor=actor)
@@ -111,6 +125,48 @@ async def execute(
             return {**result, "replayed": False}
 
     return await with_retries(transaction, what=f"{verb} incident {incident_id}")
+
+
+async def _acknowledge(
+    conn: Conn,
+    writes: Writes,
+    incident: Incident,
+    *,
+    actor: str,
+    note: str | None,
+    duty_room: str | None,
+) -> Transition:
+    """Stop the climb of the duty room's alerts; the incident too if its origin room's is."""
+    if incident.state is rules.State.RESOLVED:
+        return Transition(incident=incident, changed=False, facts=())
+    alerts = (await escalation_store.alerts_of(conn, [incident.id])).get(incident.id, {})
+    if not alerts:
+        # An incident from before alerts existed: the whole incident is the one alert.
+        transition = rules.acknowledge(incident, actor=actor, note=note, now=writes.now)
+        if transition.changed:
+            writes.cancel_timers(incident.id)
+        return transition
+    landed = await escalation_store.landed_orgs(conn, incident.id)
+    stopped = acknowledged_by(list(alerts.values()), duty_room or None, landed)
+    if not stopped:
+        return Transition(incident=incident, changed=False, facts=())
+    for alert in stopped:
+        writes.save_alert(alert.acknowledge(actor=actor, now=writes.now))
+        writes.cancel_alert_timers(alert.id)
+        if alert.origin:
+            incident = rules.acknowledge(incident, actor=actor, note=note, now=writes.now).incident
+    # One entry for one person's acknowledgement, naming every duty room's alert it stopped.
+    body: dict[str, Any] = {
+        "by": actor,
+        "orgs": [a.org_path for a in stopped],
+        "alert_ids": [a.id for a in stopped],
+    }
+    if note:
+        body["note"] = note
+    facts = [rules.Fact(kind=EntryKind.ACKNOWLEDGED, body=body)]
+    # The rooms confirmed receipt: the phone-speed reports to them are made.
+    facts += await deadlines.acknowledged(conn, writes, incident, stopped)
+    return Transition(incident=incident, changed=True, facts=tuple(facts))
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -48,6 +48,11 @@ class Incident:
     #: When the current escalation policy started and how many of its steps fired.
     policy_started_at: datetime | None = None
     policy_fired: int = 0
+    #: When the reporting office learned of it (接报时间): the report's ``learned_at``, else
+    #: its ``reported_at``. Statutory clocks of grade III and IV count from it.
+    learned_at: datetime | None = None
+    #: Skip-level reporting (越级上报): the ancestor reported to directly, if any.
+    skip_to: str | None = None
     #: Chain head, maintained by the timeline store; the rules never touch it.
     timeline_seq: int = 0
     timeline_head: bytes = b""
@@ -122,6 +127,7 @@ def apply_report(
             last_report_at=now,
             reports_count=1,
             policy_version=policy_version,
+            learned_at=min(report.learned_at or report.reported_at, now),
         )
         opened = Fact(
             kind=(EntryKind.FIRST_REPORT_MISSING if missing_first else EntryKind.INCIDENT_OPENED),

@@ -37,6 +37,8 @@ def from_row(row: Any) -> Incident:
         resolved_by=row["resolved_by"],
         policy_started_at=row["policy_started_at"],
         policy_fired=row["policy_fired"],
+        learned_at=row["learned_at"],
+        skip_to=row["skip_to"],
         timeline_seq=row["timeline_seq"],
         timeline_head=bytes(row["timeline_head"]),
     )

@@ -45,7 +45,7 @@ GENESIS: Final = b""
 
 
 class EntryKind(enum.StrEnum):
-    """Mirrors the PostgreSQL enum ``timeline_kind`` (migrations/0001_spine.sql)."""
+    """Mirrors the PostgreSQL enum ``timeline_kind`` (migrations 0001, 0003, 0004)."""
 
     REPORT_RECEIVED = "report_received"  # a report stage was stored
     INCIDENT_OPENED = "incident_opened"  # the first report of an incident_ref opened it
@@ -59,6 +59,14 @@ class EntryKind(enum.StrEnum):
     NOTE = "note"  # free text added by a person
     HANDED_OVER = "handed_over"  # carried into a handover by the outgoing officer
     HANDOVER_ACCEPTED = "handover_accepted"  # the incoming officer took the handover over
+    ALERT_OPENED = "alert_opened"  # a linked alert opened in a parent, skip-level or peer room
+    CLOCK_STARTED = "clock_started"  # a statutory reporting clock started or was tightened
+    REPORT_LATE = "report_late"  # 迟报: a reporting clock ran out, or a report came after it
+    SIGNED_OFF = "signed_off"  # 签发: the written report was signed off; written clocks stop
+    FIELDS_OMITTED = "fields_omitted"  # 漏报: required items missing at sign-off
+    REMINDER_SENT = "reminder_sent"  # 催办: a reminder that a report falls due
+    ZERO_REPORT_MISSING = "zero_report_missing"  # a subordinate room's zero report is missing
+    FORWARDED = "forwarded"  # a report sent to the wrong office was forwarded
 
 
 class Source(enum.StrEnum):

@@ -10,8 +10,9 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 import structlog
 from aiohttp import web
@@ -20,6 +21,11 @@ from dutywatch import auth, bus, errors
 from dutywatch.clock import Clock
 from dutywatch.config import Settings
 from dutywatch.contracts import MAX_PAYLOAD_BYTES, decode_report
+from dutywatch.deadlines import engine as deadlines
+from dutywatch.deadlines import zero
+from dutywatch.escalation import store as escalation_store
+from dutywatch.escalation.alerts import Alert
+from dutywatch.escalation.store import queries as escalation_queries
 from dutywatch.incidents import commands
 from dutywatch.incidents import store as incidents
 from dutywatch.incidents.rules import Incident, State
@@ -38,6 +44,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 READ_ROLES = {auth.Role.OFFICER, auth.Role.LEADER, auth.Role.REVIEWER, auth.Role.OFFICE}
 ACT_ROLES = {auth.Role.OFFICER, auth.Role.LEADER}
+#: 签发 is the unit head's (or an authorised deputy's): leaders on duty, not officers.
+SIGN_OFF_ROLES = {auth.Role.LEADER}
 REPORT_ROLES = {auth.Role.OFFICE, auth.Role.OFFICER, auth.Role.LEADER}
 
 
@@ -62,12 +70,15 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_get("/api/v1/incidents/{id:\\d+}", get_incident)
     app.router.add_post("/api/v1/incidents/{id:\\d+}/ack", post_ack)
     app.router.add_post("/api/v1/incidents/{id:\\d+}/resolve", post_resolve)
+    app.router.add_post("/api/v1/incidents/{id:\\d+}/signoff", post_signoff)
     app.router.add_get("/api/v1/incidents/{id:\\d+}/timeline", get_timeline)
+    app.router.add_post("/api/v1/zero-reports", post_zero_report)
     app.router.add_get("/api/v1/orgs", get_orgs)
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
-    from dutywatch.web import handover, rosters
+    from dutywatch.web import handover, policies, rosters
 
     handover.setup(app)
+    policies.setup(app)
     rosters.setup(app)
     return app
 
@@ -78,7 +89,7 @@ def problem(status: int, code: str, detail: str, **fields: Any) -> web.Response:
         "title": code.replace("_", " "),
         "status": status,
         "detail": detail,
-        **{k: v for k, v in fields.items() if isinstance(v, str | int | float | bool)},
+        **{k: v for k, v in fields.items() if isinstance(v, str | int | float | bool | list)},
     }
     return web.json_response(body, status=status, content_type="application/problem+json")
 
@@ -253,18 +264,40 @@ async def get_incident(request: web.Request) -> web.Response:
     async with rt.pool.acquire() as conn:
         reports = await incidents.reports_of(conn, incident.id)
         pages = await incidents.pages_of(conn, incident.id)
-        timers = await conn.fetch(
-            "SELECT step, due_at FROM timers WHERE incident_id = $1 "
-            "AND fired_at IS NULL AND cancelled_at IS NULL ORDER BY due_at",
-            incident.id,
-        )
+        timers = await escalation_queries.many(conn, "pending_escalations", incident.id)
+        alerts = (await escalation_store.alerts_of(conn, [incident.id])).get(incident.id, {})
+        clocks = (await deadlines.clocks_of(conn, incident.id)).clocks
     body = incident_json(incident)
     body["reports"] = reports
     body["pages"] = pages
+    body["alerts"] = [alert_json(a) for a in sorted(alerts.values(), key=lambda a: a.id)]
+    body["clocks"] = [deadlines.clock_json(c) for c in clocks]
+    body["next_deadline"] = deadlines.next_deadline(clocks)
     body["next_escalation"] = (
-        {"step": timers[0]["step"], "due_at": timers[0]["due_at"].isoformat()} if timers else None
+        {
+            "alert_id": timers[0]["alert_id"],
+            "org": timers[0]["org_path"],
+            "step": timers[0]["step"],
+            "due_at": timers[0]["due_at"].isoformat(),
+        }
+        if timers
+        else None
     )
     return web.json_response(body)
+
+
+def alert_json(a: Alert) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "org": a.org_path,
+        "opened_reason": str(a.opened_reason),
+        "parent_alert_id": a.parent_alert_id,
+        "policy_version": a.escalation.policy,
+        "started_at": a.escalation.started_at.isoformat(),
+        "next_position": [a.escalation.repeat, a.escalation.step],
+        "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None,
+        "acknowledged_by": a.acknowledged_by,
+    }
 
 
 async def _command(request: web.Request, verb: commands.Verb) -> web.Response:
@@ -293,8 +326,49 @@ async def _command(request: web.Request, verb: commands.Verb) -> web.Response:
         now=rt.clock.now(),
         note=note,
         authorize=authorize,
+        duty_room=who.duty_room,
     )
     rt.relay_wake.set()
+    return web.json_response(result)
+
+
+async def post_signoff(request: web.Request) -> web.Response:
+    """签发: a leader of the reporting organisation signs the written report off."""
+    who = await principal(request)
+    rt = runtime(request)
+    note, report_id = None, None
+    if request.can_read_body:
+        try:
+            payload = await request.json()
+        except json.JSONDecodeError:
+            raise errors.MalformedJson() from None
+        if not isinstance(payload, dict) or set(payload) - {"note", "report_id"}:
+            raise errors.SchemaViolation(
+                "body must be an object with an optional string `note` and `report_id`"
+            )
+        note = payload.get("note")
+        try:
+            report_id = UUID(payload["report_id"]) if payload.get("report_id") else None
+        except (TypeError, ValueError):
+            raise errors.SchemaViolation("`report_id` must be a UUID", field="report_id") from None
+        if note is not None and not isinstance(note, str):
+            raise errors.SchemaViolation("`note` must be a string", field="note")
+
+    def authorize(incident: Incident) -> None:
+        who.require(SIGN_OFF_ROLES, incident.org_path, "sign off the written report")
+
+    result = await deadlines.sign_off(
+        rt.pool,
+        rt.settings,
+        int(request.match_info["id"]),
+        actor=who.actor,
+        source=Source.HTTP,
+        now=rt.clock.now(),
+        report_id=report_id,
+        note=note,
+        authorize=authorize,
+    )
+    rt.wake_workers()
     return web.json_response(result)
 
 
@@ -344,6 +418,46 @@ async def get_timeline(request: web.Request) -> web.Response:
     return web.json_response(
         {"incident_id": incident.id, "head": incident.timeline_head.hex(), "entries": rows}
     )
+
+
+async def post_zero_report(request: web.Request) -> web.Response:
+    """零报告: a subordinate duty room's daily report, "nothing to report" allowed."""
+    who = await principal(request)
+    who.require(REPORT_ROLES, None, "send a zero report")
+    try:
+        payload = await request.json()
+    except json.JSONDecodeError:
+        raise errors.MalformedJson() from None
+    if not isinstance(payload, dict) or set(payload) - {"org", "day", "report_id"}:
+        raise errors.SchemaViolation(
+            "body must be an object with `org`, `day` (YYYY-MM-DD) and an optional `report_id`"
+        )
+    org = payload.get("org")
+    if not isinstance(org, str) or not org:
+        raise errors.SchemaViolation("`org` must be an organisation path", field="org")
+    try:
+        day = date.fromisoformat(payload.get("day") or "")
+    except (TypeError, ValueError):
+        raise errors.SchemaViolation("`day` must be a date, YYYY-MM-DD", field="day") from None
+    try:
+        report_id = UUID(payload["report_id"]) if payload.get("report_id") else None
+    except (TypeError, ValueError):
+        raise errors.SchemaViolation("`report_id` must be a UUID", field="report_id") from None
+    if not who.covers(org):
+        raise errors.OrgMismatch(
+            f"this token reports for {who.org_path!r} and below, not {org!r}", field="org"
+        )
+    rt = runtime(request)
+    result = await zero.accept(
+        rt.pool,
+        rt.settings,
+        org=org,
+        day=day,
+        actor=who.actor,
+        now=rt.clock.now(),
+        report_id=report_id,
+    )
+    return web.json_response(result, status=200 if result["duplicate"] else 201)
 
 
 async def get_orgs(request: web.Request) -> web.Response:

@@ -24,13 +24,23 @@ async def open_incidents(service: Service, count: int) -> None:
     for start in range(0, count, 500):
         items = []
         for _ in range(start, min(start + 500, count)):
-            report = make_report(org="harbin.daoli")
+            # Grade IV: one duty room, one escalation timer (no parent alert at once).
+            report = make_report(org="harbin.daoli", grade="IV")
             items.append(
                 Inbound(
                     data=json.dumps(report).encode(), subject=subject, msg_id=report["report_id"]
                 )
             )
         await ingest_batch(service.runtime.pool, service.settings, items, service.clock.now())
+
+
+async def due_timer_ids(service: Service) -> list[int]:
+    rows = await service.sql(
+        """SELECT id FROM timers
+           WHERE due_at <= $1 AND fired_at IS NULL AND cancelled_at IS NULL ORDER BY id""",
+        service.clock.now(),
+    )
+    return [r["id"] for r in rows]
 
 
 async def replica(settings: Settings, now_of: Service) -> int:
@@ -51,21 +61,19 @@ async def test_three_replicas_fire_ten_thousand_timers_exactly_once(
     # This test drives the schedulers itself: the service's own worker must stay out.
     await service.runtime.supervisor.shutdown()
     await open_incidents(service, INCIDENTS)
-    [pending] = await service.sql(
-        "SELECT count(*) AS n FROM timers WHERE fired_at IS NULL AND cancelled_at IS NULL"
-    )
-    assert pending["n"] == INCIDENTS
-
     await service.clock.advance(ACK_TIMEOUT + timedelta(seconds=1))
+    due_now = await due_timer_ids(service)
+    assert len(due_now) == INCIDENTS
+
     claimed = await asyncio.gather(*(replica(service_settings, service) for _ in range(3)))
 
     assert sum(claimed) == INCIDENTS, claimed
     assert all(c > 0 for c in claimed), f"a replica did no work: {claimed}"
-    [row] = await service.sql(
-        """SELECT count(*) FILTER (WHERE fired_at IS NULL) AS unfired,
-                  count(*) AS total FROM timers"""
+    fired = await service.sql(
+        "SELECT id FROM timers WHERE id = ANY($1::bigint[]) AND fired_at IS NOT NULL", due_now
     )
-    assert (row["unfired"], row["total"]) == (0, INCIDENTS)
+    assert len(fired) == INCIDENTS
+    assert await due_timer_ids(service) == []
     [pages] = await service.sql(
         """SELECT count(*) AS n, count(DISTINCT incident_id) AS incidents
            FROM pages WHERE step = 1 AND role = 'leader_on_duty'"""
@@ -110,7 +118,8 @@ async def test_a_replica_killed_mid_claim_loses_its_claim_and_the_timer_fires_on
     )
     assert dying.stdout is not None
     line = await asyncio.wait_for(dying.stdout.readline(), timeout=30)
-    assert int(line) == 3, "the dying replica claimed every due timer"
+    due_now = await due_timer_ids(service)
+    assert int(line) == len(due_now) >= 3, "the dying replica claimed every due timer"
 
     # While it holds them, another replica finds nothing to fire (SKIP LOCKED), not doubles.
     pool = service.runtime.pool
@@ -127,10 +136,9 @@ async def test_a_replica_killed_mid_claim_loses_its_claim_and_the_timer_fires_on
             await asyncio.sleep(0.1)
         return 0
 
-    assert await fire_after_disconnect() == 3
+    assert await fire_after_disconnect() == len(due_now)
     assert await scheduler.fire_due_timers(pool, service_settings, now) == 0
     rows = await service.sql(
         "SELECT incident_id, count(*) AS n FROM pages WHERE step = 1 GROUP BY 1"
     )
     assert sorted(r["n"] for r in rows) == [1, 1, 1]
-

@@ -121,6 +121,7 @@ async def test_shifts_of_a_database_made_before_rosters_become_overrides(
 async def test_every_named_query_is_valid_sql(database_url: str) -> None:
     """PREPARE each query against the migrated schema: a typo fails here, not in production."""
     from dutywatch import auth, writes
+    from dutywatch.deadlines import store as deadlines
     from dutywatch.escalation import engine
     from dutywatch.incidents import store as incidents
     from dutywatch.orgs import store as orgs
@@ -130,8 +131,66 @@ async def test_every_named_query_is_valid_sql(database_url: str) -> None:
 
     conn = await asyncpg.connect(database_url)
     try:
-        for module in (auth, engine, incidents, orgs, outbox, rosters, timeline, writes):
+        for module in (auth, deadlines, engine, incidents, orgs, outbox, rosters, timeline, writes):
             for name in module.queries.names():
                 await conn.prepare(module.queries[name].sql)
     finally:
         await conn.close()
+
+
+async def test_0004_gives_escalating_spine_incidents_their_origin_alert(postgres_url: str) -> None:
+    """An incident the spine was escalating keeps escalating under the default policy."""
+    from tests.conftest import _admin, _drop_database, url_with_database
+
+    name = f"m_{uuid.uuid4().hex}"
+    admin = await _admin(postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        conn = await asyncpg.connect(url_with_database(postgres_url, name))
+        try:
+            before = dict(migrations.available())
+            for version in ("0001_spine", "0003_handover"):
+                await conn.execute(before[version])
+            await conn.execute(
+                """
+                INSERT INTO orgs (path, name, parent_path) VALUES
+                    ('harbin', 'h', NULL), ('harbin.daoli', 'd', 'harbin');
+                INSERT INTO incidents (id, org_path, incident_ref, state, grade, category, title,
+                    status, occurred_at, opened_at, last_report_at, policy_version,
+                    policy_started_at, policy_fired)
+                VALUES
+                    (1, 'harbin.daoli', 'a', 'open', 'III', 'accident', 't', 'actual', now(),
+                     now(), now(), 'spine-1:III:600s', '2026-11-25T02:00:00Z', 1),
+                    (2, 'harbin.daoli', 'b', 'resolved', 'IV', 'accident', 't', 'actual', now(),
+                     now(), now(), 'spine-1:IV:900s', '2026-11-25T02:00:00Z', 1);
+                INSERT INTO timers (incident_id, kind, step, due_at, created_at)
+                VALUES (1, 'escalation', 1, '2026-11-25T02:10:00Z', now()),
+                       (2, 'escalation', 1, '2026-11-25T02:15:00Z', now());
+                UPDATE timers SET cancelled_at = now() WHERE incident_id = 2;
+                """
+            )
+            await conn.execute(before["0004_escalation"])
+            alerts = await conn.fetch(
+                "SELECT incident_id, org_path, policy_ref, cursor_step FROM alerts"
+            )
+            assert [tuple(a) for a in alerts] == [(1, "harbin.daoli", "default-III-600s@v1", 1)]
+            timers = await conn.fetch("SELECT incident_id, alert_id FROM timers ORDER BY id")
+            assert [tuple(t) for t in timers] == [(1, 1), (2, None)]
+        finally:
+            await conn.close()
+    finally:
+        await _drop_database(postgres_url, name)
+
+
+def test_the_backfilled_policy_ref_is_a_default_policy_ref() -> None:
+    from datetime import timedelta
+
+    from dutywatch.contracts import Grade
+    from dutywatch.escalation.policy import policy_for_ref
+
+    policy = policy_for_ref("default-III-600s@v1", [], "harbin.daoli")
+    assert policy.steps[1].delay == timedelta(minutes=10)
+    assert policy.grades == {Grade.III}

@@ -737,7 +737,15 @@ EXPECTED_OPERATIONS = {
     ("/api/v1/incidents", "get"),
     ("/api/v1/incidents/{id}", "get"),
     ("/api/v1/incidents/{id}/ack", "post"),
+    ("/api/v1/incidents/{id}/signoff", "post"),
     ("/api/v1/incidents/{id}/timeline", "get"),
+    ("/api/v1/zero-reports", "post"),
+    ("/api/v1/policies", "post"),
+    ("/api/v1/policies", "get"),
+    ("/api/v1/policies/validate", "post"),
+    ("/api/v1/policies/simulate", "get"),
+    ("/api/v1/policies/{policy_id}", "get"),
+    ("/api/v1/policies/{policy_id}", "delete"),
     ("/api/v1/orgs", "get"),
     ("/api/v1/oncall", "get"),
     *ROSTER_OPERATIONS,
@@ -796,6 +804,7 @@ def test_openapi_report_submission() -> None:
         "status",
         "detail",
         "field",
+        "problems",
     }
 
 
