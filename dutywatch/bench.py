@@ -191,13 +191,21 @@ WITH made AS (
         last_report_at, policy_version, policy_started_at, policy_fired
     )
     SELECT $1, $2 || '-' || n, 'open', 'IV', 'accident', 'bench timer ' || n, 'test',
-           now(), now(), now(), 'bench', d.due - $3::interval, 1
+           now(), now(), now(), $7, d.due - $3::interval, 1
     FROM generate_series(1, $4) AS n,
          LATERAL (SELECT now() + $5::interval + (n - 1) * $6::interval AS due) AS d
-    RETURNING id, policy_started_at + $3::interval AS due_at
+    RETURNING id, policy_started_at
+), alerted AS (
+    -- The origin duty room's alert, its first step (the duty officer) already paged.
+    INSERT INTO alerts (
+        incident_id, org_path, opened_reason, policy_ref, started_at, cursor_repeat,
+        cursor_step, created_at
+    )
+    SELECT id, $1, 'incident_opened', $7, policy_started_at, 0, 1, now() FROM made
+    RETURNING id, incident_id, started_at
 )
-INSERT INTO timers (incident_id, kind, step, due_at, created_at)
-SELECT id, 'escalation', 1, due_at, now() FROM made
+INSERT INTO timers (incident_id, kind, step, due_at, created_at, alert_id)
+SELECT incident_id, 'escalation', 1, started_at + $3::interval, now(), id FROM alerted
 """
 
 
@@ -212,14 +220,18 @@ async def run_timer_bench(
     """
     import asyncpg
 
+    from dutywatch.contracts import Grade
+    from dutywatch.escalation.policy import default_policy
+
     run_id = uuid.uuid4().hex[:8]
+    timeout = timedelta(seconds=ack_timeout)
+    policy_ref = default_policy(org, Grade.IV, ack_timeout=timeout).ref
     conn = await asyncpg.connect(database_url)
     try:
         print(f"machine: {machine()}")
         for line in await durability(database_url, None, ""):
             if line.startswith("PostgreSQL"):
                 print(line)
-        timeout = timedelta(seconds=ack_timeout)
         print(f"creating {pending:,} timers due tomorrow ...", flush=True)
         for start in range(0, pending, 20_000):
             count = min(20_000, pending - start)
@@ -231,6 +243,7 @@ async def run_timer_bench(
                 count,
                 timedelta(days=1),
                 timedelta(0),
+                policy_ref,
             )
         before = await conn.fetchval(
             "SELECT count(*) FROM timers WHERE fired_at IS NULL AND cancelled_at IS NULL"
@@ -238,7 +251,14 @@ async def run_timer_bench(
         print(f"{before:,} timers pending; {due:,} more fall due over the next {spread:g} s")
         step = timedelta(seconds=spread / max(due, 1))
         await conn.execute(
-            TIMER_BENCH_SQL, org, f"bench-{run_id}-d", timeout, due, timedelta(seconds=3), step
+            TIMER_BENCH_SQL,
+            org,
+            f"bench-{run_id}-d",
+            timeout,
+            due,
+            timedelta(seconds=3),
+            step,
+            policy_ref,
         )
         await conn.execute("SELECT pg_notify('dutywatch_timers', '')")
         deadline = time.monotonic() + spread + 60
