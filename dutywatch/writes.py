@@ -51,12 +51,13 @@ class Ids:
                 self._sequence,
                 count - len(self._free),
             )
-            self._free.extend(row["id"] for row in rows)
+            # Kept in descending order so take() pops the smallest from the end.
+            self._free = sorted([*self._free, *(row["id"] for row in rows)], reverse=True)
 
     async def take(self, conn: Conn) -> int:
         if not self._free:
-            await self.reserve(conn, 16)
-        return self._free.pop(0)
+            await self.reserve(conn, 64)
+        return self._free.pop()
 
 
 @dataclass

@@ -157,7 +157,11 @@ async def _apply(
     state = _BatchState(incidents=await incidents.lock_by_refs(conn, keys))
     writes = Writes(now=now)
     await writes.incident_ids.reserve(conn, sum(1 for k in keys if k not in state.incidents))
+    # Ids for the rows a report usually makes, drawn in one round trip each (spares are
+    # harmless gaps in the sequences): a page, the origin alert, phone and written clocks.
     await writes.page_ids.reserve(conn, len(reports))
+    await writes.alert_ids.reserve(conn, len(reports))
+    await writes.clock_ids.reserve(conn, 2 * len(reports))
     esc = await engine.Escalation.load(
         conn,
         writes,
