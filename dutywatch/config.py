@@ -11,6 +11,7 @@ from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
 from dutywatch.contracts import Grade
+from dutywatch.deadlines.rules import DEFAULT_FOLLOW_UP, FollowUpRule
 from dutywatch.errors import ConfigurationError
 
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -47,6 +48,10 @@ class Settings:
     #: (零报告); None turns the daily check off. In ``zero_report_tz``.
     zero_report_due_by: time | None = time(9, 0)
     zero_report_tz: str = "Asia/Shanghai"
+    #: When follow-up (续报) and final (终报) reports fall due and when the reminder (催办)
+    #: goes out; None turns follow-up reminders off. Project defaults: daily 08:00 Shanghai,
+    #: reminder 30 minutes before, final report within 24 hours of resolution.
+    follow_up: FollowUpRule | None = DEFAULT_FOLLOW_UP
     #: Messages fetched from REPORTS per transaction.
     intake_batch: int = 256
     #: How long a fetch waits for a full batch; short, so low load keeps low latency.

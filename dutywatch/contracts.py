@@ -161,6 +161,7 @@ class PageReason(enum.StrEnum):
     FIRST_PAGE = "first_page"
     ESCALATION = "escalation"
     NEW_REPORT = "new_report"
+    REMINDER = "reminder"  # 催办: a follow-up or final report falls due soon
 
 
 class NotificationV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.notification.v1"):

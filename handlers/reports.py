@@ -25,9 +25,10 @@ from nats.js import JetStreamContext
 from dutywatch import bus, errors
 from dutywatch.clock import Clock
 from dutywatch.config import Settings
-from dutywatch.contracts import EventKind, ReportV1, decode_report
+from dutywatch.contracts import EventKind, ReportV1, Stage, decode_report
 from dutywatch.db import OUTBOX_CHANNEL, TIMERS_CHANNEL, with_retries
 from dutywatch.deadlines import engine as deadlines
+from dutywatch.deadlines import followup
 from dutywatch.escalation import engine
 from dutywatch.incidents import events
 from dutywatch.incidents import store as incidents
@@ -250,6 +251,12 @@ async def _apply_one(
         incident, page_facts = await engine.upgrade(esc, incident)
         incident, more = await deadlines.upgrade(esc, current, incident)
         page_facts += more
+    if outcome.opened or report.stage is (
+        Stage.FINAL if incident.state is State.RESOLVED else Stage.FOLLOW_UP
+    ):
+        # The report owed next: a first or follow-up report sets the next follow-up's due
+        # time while open; a final report after resolution ends them.
+        await followup.rearm(conn, writes, settings, incident)
     incident = append(writes, incident, page_facts, actor=SYSTEM_ACTOR, source=Source.SYSTEM)
     events.emit(
         writes,

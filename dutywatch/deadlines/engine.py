@@ -21,7 +21,7 @@ sign-off is still recorded as late.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -39,6 +39,8 @@ from dutywatch.deadlines.rules import (
     DeadlineNotConfigured,
     IncidentFacts,
     Late,
+    add_targets,
+    ancestors_above,
     check_clocks,
     climbs_to_top,
     omitted_fields,
@@ -398,6 +400,128 @@ async def sign_off(
             }
 
     return await with_retries(transaction, what=f"sign off incident {incident_id}")
+
+
+# ------------------------------------------------------------------------------ skip-level
+
+
+async def skip_level(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    incident_id: int,
+    *,
+    to: str,
+    reason: str,
+    actor: str,
+    source: Source,
+    now: datetime,
+    authorize: Callable[[Incident], None] | None = None,
+) -> dict[str, Any]:
+    """越级上报 chosen by hand: report directly to the ancestor room ``to``.
+
+    Sets the incident's ``skip_to``; every room up to ``to`` is now owed the report directly
+    (the rooms skipped over are informed at the same time), so their alerts open at once
+    (``statutory``, linked below) and they get clocks per ``rules.required_targets`` counted
+    from the incident's own times (``rules.add_targets``: nothing restarts). ``skip_level``
+    goes on the timeline with who chose it and why. Choosing the same room again changes
+    nothing; a resolved incident is refused.
+    """
+
+    async def transaction() -> dict[str, Any]:
+        async with pool.acquire() as conn, conn.transaction():
+            incident = await incidents.lock(conn, incident_id)
+            if incident is None:
+                raise errors.NotFound(f"incident {incident_id} does not exist", id=incident_id)
+            if authorize is not None:
+                authorize(incident)
+            above = ancestors_above(incident.org_path)
+            if to not in above:
+                raise errors.SchemaViolation(
+                    f"{to!r} is not above {incident.org_path!r}; skip-level reporting goes to "
+                    f"an ancestor room: {', '.join(above) or 'none (this is the top)'}",
+                    field="to",
+                )
+            if incident.state is State.RESOLVED:
+                raise errors.Conflict(f"incident {incident.id} is resolved", id=incident.id)
+            changed = incident.skip_to != to
+            if changed:
+                incident = await _skip(
+                    conn,
+                    settings,
+                    incident,
+                    to=to,
+                    reason=reason,
+                    actor=actor,
+                    source=source,
+                    now=now,
+                )
+            log.info("skip_level", incident_id=incident.id, to=to, changed=changed, actor=actor)
+            return {"incident_id": incident.id, "skip_to": to, "changed": changed}
+
+    return await with_retries(transaction, what=f"skip-level report of incident {incident_id}")
+
+
+async def _skip(
+    conn: Conn,
+    settings: Settings,
+    incident: Incident,
+    *,
+    to: str,
+    reason: str,
+    actor: str,
+    source: Source,
+    now: datetime,
+) -> Incident:
+    writes = Writes(now=now)
+    esc = await engine.Escalation.load(
+        conn, writes, settings, incident_ids=[incident.id], orgs=[incident.org_path, to]
+    )
+    before = incident.skip_to
+    incident = replace(incident, skip_to=to)
+    clocks = await clocks_of(conn, incident.id)
+    try:
+        changed = add_targets(clocks.clocks, facts_of(incident), at=now)
+    except DeadlineNotConfigured as exc:
+        log.exception("deadline_not_configured", incident_id=incident.id, detail=exc.message)
+        changed = clocks.clocks
+    started = await clocks.replace_all(writes, conn, changed)
+    clocks.rearm(writes)
+    facts = [
+        Fact(
+            kind=EntryKind.SKIP_LEVEL,
+            body={
+                "to": to,
+                "from": incident.org_path,
+                "by": actor,
+                "reason": reason,
+                "previous": before,
+            },
+        ),
+        *(_started(c, reason="skip_level") for c in started),
+    ]
+    # Every room up to the chosen one is owed the report directly: open their alerts now.
+    below = esc.alerts_of(incident.id).get(incident.org_path)
+    for target in required_targets(facts_of(incident)):
+        if not target.direct:
+            break
+        incident, more = await engine.open_alert(
+            esc,
+            incident,
+            target.org,
+            reason=OpenedReason.STATUTORY,
+            parent=below,
+            detail={"skip_level": True},
+        )
+        facts += more
+        below = esc.alerts_of(incident.id).get(target.org, below)
+    incident = append(writes, incident, facts, actor=actor, source=source)
+    writes.save(incident)
+    events.emit(writes, settings, incident, EventKind.UPDATED, actor=actor)
+    await flush(conn, writes)
+    await conn.execute(
+        "SELECT pg_notify($1, ''), pg_notify($2, '')", OUTBOX_CHANNEL, TIMERS_CHANNEL
+    )
+    return incident
 
 
 def clock_json(clock: Clock) -> dict[str, Any]:

@@ -39,3 +39,7 @@ INSERT INTO timers (org_path, kind, step, due_at, created_at)
 VALUES ($1, 'zero_report', 0, $2, $3)
 ON CONFLICT (org_path) WHERE kind = 'zero_report' AND fired_at IS NULL AND cancelled_at IS NULL
 DO NOTHING;
+
+-- name: report_history :many
+-- When each report of an incident arrived, and its stage (follow-up and final reports).
+SELECT stage, received_at FROM reports WHERE incident_id = $1 ORDER BY received_at, report_id;

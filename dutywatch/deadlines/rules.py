@@ -353,6 +353,36 @@ def regrade(
     return tuple(result)
 
 
+def add_targets(
+    clocks: Sequence[Clock],
+    after: IncidentFacts,
+    *,
+    at: datetime,
+    table: DeadlineTable = DEFAULT_TABLE,
+    rules: ReportingRules = DEFAULT_REPORTING,
+) -> tuple[Clock, ...]:
+    """Apply a change of whom the report is owed to (skip-level chosen by hand, 越级上报).
+
+    Nothing restarts: the deadlines are computed from the incident's own times (event, time
+    learned), so a target the change adds gets the clock it would have had from the start, and
+    a running clock that is now stricter (a direct report instead of a relay hop) tightens.
+    A clock already stopped stays stopped.
+    """
+    _aware(at, "at")
+    result = list(clocks)
+    latest = {clock.key: index for index, clock in enumerate(result)}
+    for deadline in deadlines_for(after, table, rules):
+        index = latest.get((deadline.target, deadline.kind))
+        if index is None:
+            latest[deadline.target, deadline.kind] = len(result)
+            result.append(_clock(deadline, at))
+        elif result[index].running and deadline.due_at < result[index].due_at:
+            result[index] = replace(
+                result[index], due_at=deadline.due_at, rules=deadline.rules, opened_at=_utc(at)
+            )
+    return tuple(result)
+
+
 def submitted_at(
     kind: ReportKind, *, sent_at: datetime, signed_off_at: datetime | None
 ) -> datetime | None:

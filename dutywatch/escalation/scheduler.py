@@ -14,12 +14,12 @@ from dutywatch.config import Settings
 from dutywatch.contracts import EventKind, PageReason
 from dutywatch.db import OUTBOX_CHANNEL, with_retries
 from dutywatch.deadlines import engine as deadlines
-from dutywatch.deadlines import zero
+from dutywatch.deadlines import followup, zero
 from dutywatch.escalation import engine
 from dutywatch.handover import service as handover
 from dutywatch.incidents import events
 from dutywatch.incidents import store as incidents
-from dutywatch.incidents.rules import State
+from dutywatch.incidents.rules import Fact, State
 from dutywatch.sql import Conn
 from dutywatch.timeline import Source
 from dutywatch.timeline.store import append
@@ -61,9 +61,11 @@ async def fire_due_timers(pool: asyncpg.Pool, settings: Settings, now: datetime)
 async def _fire_incident_timers(
     conn: Conn, writes: Writes, settings: Settings, timers: Sequence[asyncpg.Record]
 ) -> None:
-    """Escalation and deadline timers: fire each alert's due steps and check each incident's
-    reporting clocks, per incident, in one chain append."""
-    mine = [t for t in timers if t["kind"] in (engine.TIMER_KIND, deadlines.TIMER_KIND)]
+    """Escalation, deadline and follow-up timers: fire each alert's due steps, check each
+    incident's reporting clocks and follow-up reports, per incident, in one chain append.
+    A resolved incident still owes its final report: only its ``follow_up`` timer fires."""
+    kinds = (engine.TIMER_KIND, deadlines.TIMER_KIND, followup.TIMER_KIND)
+    mine = [t for t in timers if t["kind"] in kinds]
     if not mine:
         return
     # An incident another transaction holds (an acknowledgement in flight) is skipped:
@@ -83,10 +85,14 @@ async def _fire_incident_timers(
         orgs=[i.org_path for i in locked.values()],
     )
     for incident_id, claimed in sorted(locked.items()):
-        if claimed.state is State.RESOLVED:
-            continue
         incident, facts = claimed, []
+        reminded: list[Fact] = []
         for timer in (t for t in mine if t["incident_id"] == incident_id):
+            if timer["kind"] == followup.TIMER_KIND:
+                reminded += await followup.fire(esc, incident)
+                continue
+            if claimed.state is State.RESOLVED:
+                continue
             if timer["kind"] == deadlines.TIMER_KIND:
                 incident, more = await deadlines.check(esc, incident)
                 facts += more
@@ -105,9 +111,12 @@ async def _fire_incident_timers(
                 alert_id=alert.id,
                 late_ms=round((writes.now - timer["due_at"]).total_seconds() * 1000, 1),
             )
-        if facts:
-            incident = append(writes, incident, facts, actor="dutywatch", source=Source.SYSTEM)
-            events.emit(writes, settings, incident, EventKind.ESCALATED, actor="dutywatch")
+        if facts or reminded:
+            incident = append(
+                writes, incident, facts + reminded, actor="dutywatch", source=Source.SYSTEM
+            )
+            kind = EventKind.ESCALATED if facts else EventKind.UPDATED
+            events.emit(writes, settings, incident, kind, actor="dutywatch")
         if incident != claimed:
             writes.save(incident)
 

@@ -17,6 +17,7 @@ from dutywatch.config import Settings
 from dutywatch.contracts import EventKind
 from dutywatch.db import OUTBOX_CHANNEL, with_retries
 from dutywatch.deadlines import engine as deadlines
+from dutywatch.deadlines import followup
 from dutywatch.escalation import store as escalation_store
 from dutywatch.escalation.alerts import acknowledged_by
 from dutywatch.incidents import events, rules
@@ -88,6 +89,8 @@ async def execute(
                 transition = decide(incident, actor=actor, note=note, now=now)
                 if transition.changed:
                     writes.cancel_timers(incident.id)
+                    # The final report (终报) falls due now: its reminder timer.
+                    await followup.rearm(conn, writes, settings, transition.incident)
             incident = transition.incident
             if transition.changed:
                 incident = append(writes, incident, transition.facts, actor=actor, source=source)

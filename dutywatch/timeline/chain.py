@@ -67,6 +67,7 @@ class EntryKind(enum.StrEnum):
     REMINDER_SENT = "reminder_sent"  # 催办: a reminder that a report falls due
     ZERO_REPORT_MISSING = "zero_report_missing"  # a subordinate room's zero report is missing
     FORWARDED = "forwarded"  # a report sent to the wrong office was forwarded
+    SKIP_LEVEL = "skip_level"  # 越级上报: a leader chose to report directly to an ancestor room
 
 
 class Source(enum.StrEnum):

@@ -71,6 +71,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_post("/api/v1/incidents/{id:\\d+}/ack", post_ack)
     app.router.add_post("/api/v1/incidents/{id:\\d+}/resolve", post_resolve)
     app.router.add_post("/api/v1/incidents/{id:\\d+}/signoff", post_signoff)
+    app.router.add_post("/api/v1/incidents/{id:\\d+}/skip-level", post_skip_level)
     app.router.add_get("/api/v1/incidents/{id:\\d+}/timeline", get_timeline)
     app.router.add_post("/api/v1/zero-reports", post_zero_report)
     app.router.add_get("/api/v1/orgs", get_orgs)
@@ -366,6 +367,43 @@ async def post_signoff(request: web.Request) -> web.Response:
         now=rt.clock.now(),
         report_id=report_id,
         note=note,
+        authorize=authorize,
+    )
+    rt.wake_workers()
+    return web.json_response(result)
+
+
+async def post_skip_level(request: web.Request) -> web.Response:
+    """越级上报 chosen by hand: a leader of the reporting organisation reports directly to an
+    ancestor duty room, whose alert opens at once."""
+    who = await principal(request)
+    rt = runtime(request)
+    try:
+        payload = await request.json()
+    except json.JSONDecodeError:
+        raise errors.MalformedJson() from None
+    if not isinstance(payload, dict) or set(payload) - {"to", "reason"}:
+        raise errors.SchemaViolation("body must be an object with `to` and `reason`")
+    to, reason = payload.get("to"), payload.get("reason")
+    if not isinstance(to, str) or not to:
+        raise errors.SchemaViolation("`to` must be the path of an ancestor duty room", field="to")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+        raise errors.SchemaViolation(
+            "`reason` must say why (1 to 500 characters): the review reads it", field="reason"
+        )
+
+    def authorize(incident: Incident) -> None:
+        who.require(SIGN_OFF_ROLES, incident.org_path, "report skip-level")
+
+    result = await deadlines.skip_level(
+        rt.pool,
+        rt.settings,
+        int(request.match_info["id"]),
+        to=to,
+        reason=reason.strip(),
+        actor=who.actor,
+        source=Source.HTTP,
+        now=rt.clock.now(),
         authorize=authorize,
     )
     rt.wake_workers()
