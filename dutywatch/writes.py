@@ -191,11 +191,12 @@ def _incident_row(i: Incident) -> tuple[Any, ...]:
         i.timeline_head,
         i.learned_at,
         i.skip_to,
+        i.responsible_org,
     )
 
 
 #: Positions in :func:`_incident_row` of the columns an update writes (id first, as $1).
-_UPDATED = (0, 3, 4, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 24)
+_UPDATED = (0, 3, 4, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 24, 25)
 
 
 def _update_row(i: Incident) -> tuple[Any, ...]:

@@ -3,9 +3,10 @@ INSERT INTO incidents (
     id, org_path, incident_ref, state, grade, category, title, status, sensitive,
     first_report_missing, occurred_at, opened_at, last_report_at, reports_count,
     policy_version, policy_started_at, policy_fired, acknowledged_at, acknowledged_by,
-    resolved_at, resolved_by, timeline_seq, timeline_head, learned_at, skip_to
+    resolved_at, resolved_by, timeline_seq, timeline_head, learned_at, skip_to,
+    responsible_org
 ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-          $19, $20, $21, $22, $23, $24, $25);
+          $19, $20, $21, $22, $23, $24, $25, $26);
 
 -- name: update_incident :exec
 -- org_path, incident_ref, category, occurred_at, opened_at and learned_at never change.
@@ -14,7 +15,7 @@ UPDATE incidents SET
     first_report_missing = $7, last_report_at = $8, reports_count = $9,
     policy_version = $10, policy_started_at = $11, policy_fired = $12,
     acknowledged_at = $13, acknowledged_by = $14, resolved_at = $15, resolved_by = $16,
-    timeline_seq = $17, timeline_head = $18, skip_to = $19
+    timeline_seq = $17, timeline_head = $18, skip_to = $19, responsible_org = $20
 WHERE id = $1;
 
 -- name: insert_report :exec

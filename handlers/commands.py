@@ -54,8 +54,10 @@ async def handle_ack(
             )
 
         def authorize(incident: Incident) -> None:
-            principal.require(
-                {auth.Role.OFFICER, auth.Role.LEADER}, incident.org_path, "acknowledge"
+            principal.require_any(
+                {auth.Role.OFFICER, auth.Role.LEADER},
+                [incident.org_path, incident.responsible_org],
+                "acknowledge",
             )
 
         result = await commands.execute(

@@ -6,6 +6,7 @@ import enum
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,6 +59,13 @@ class Principal:
                 f"{action} on {org_path!r} is outside this token's organisation {self.org_path!r}",
                 principal=self.label,
             )
+
+    def require_any(self, allowed: set[Role], org_paths: Sequence[str | None], action: str) -> None:
+        """``require`` on the first of ``org_paths`` this principal covers (an incident's
+        receiving office or the office it was forwarded to), else on the first of them."""
+        paths = [p for p in org_paths if p is not None]
+        covered = next((p for p in paths if self.covers(p)), paths[0] if paths else None)
+        self.require(allowed, covered, action)
 
 
 def new_token() -> str:

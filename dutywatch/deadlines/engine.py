@@ -57,6 +57,7 @@ from dutywatch.escalation.alerts import Alert, OpenedReason
 from dutywatch.incidents import events
 from dutywatch.incidents import store as incidents
 from dutywatch.incidents.rules import Fact, Incident, State
+from dutywatch.orgs.store import known_orgs
 from dutywatch.rosters.model import Role
 from dutywatch.sql import Conn
 from dutywatch.timeline import EntryKind, Source
@@ -514,6 +515,116 @@ async def _skip(
         )
         facts += more
         below = esc.alerts_of(incident.id).get(target.org, below)
+    incident = append(writes, incident, facts, actor=actor, source=source)
+    writes.save(incident)
+    events.emit(writes, settings, incident, EventKind.UPDATED, actor=actor)
+    await flush(conn, writes)
+    await conn.execute(
+        "SELECT pg_notify($1, ''), pg_notify($2, '')", OUTBOX_CHANNEL, TIMERS_CHANNEL
+    )
+    return incident
+
+
+# ------------------------------------------------------------------------------ forwarding
+
+
+async def forward(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    incident_id: int,
+    *,
+    to: str,
+    note: str | None,
+    actor: str,
+    source: Source,
+    now: datetime,
+    authorize: Callable[[Incident], None] | None = None,
+) -> dict[str, Any]:
+    """Forward a report that reached an office not responsible for it (转办) to the room ``to``.
+
+    ``org_path`` stays the office that received it (its follow-ups still find the incident by
+    (org, incident_ref)); ``responsible_org`` becomes ``to``. The target room's alert opens at
+    once (``forwarded``, its own policy) and it gets the clocks it owes as the reporting
+    office, counted from the incident's own times (``rules.add_targets``: nothing restarts,
+    the time learned is kept). ``forwarded`` goes on the timeline. An unknown room, the room
+    already responsible and a resolved incident are refused.
+    """
+
+    async def transaction() -> dict[str, Any]:
+        async with pool.acquire() as conn, conn.transaction():
+            incident = await incidents.lock(conn, incident_id)
+            if incident is None:
+                raise errors.NotFound(f"incident {incident_id} does not exist", id=incident_id)
+            if authorize is not None:
+                authorize(incident)
+            if not await known_orgs(conn, [to]):
+                raise errors.SchemaViolation(f"{to!r} is not a known duty room", field="to")
+            current = incident.responsible_org or incident.org_path
+            if to == current:
+                raise errors.Conflict(
+                    f"incident {incident.id} is already with {to!r}", id=incident.id
+                )
+            if incident.state is State.RESOLVED:
+                raise errors.Conflict(f"incident {incident.id} is resolved", id=incident.id)
+            incident = await _forward(
+                conn,
+                settings,
+                incident,
+                to=to,
+                note=note,
+                actor=actor,
+                source=source,
+                now=now,
+            )
+            log.info("forwarded", incident_id=incident.id, to=to, actor=actor)
+            return {"incident_id": incident.id, "from": current, "responsible_org": to}
+
+    return await with_retries(transaction, what=f"forward incident {incident_id}")
+
+
+async def _forward(
+    conn: Conn,
+    settings: Settings,
+    incident: Incident,
+    *,
+    to: str,
+    note: str | None,
+    actor: str,
+    source: Source,
+    now: datetime,
+) -> Incident:
+    writes = Writes(now=now)
+    before = incident.responsible_org or incident.org_path
+    esc = await engine.Escalation.load(
+        conn, writes, settings, incident_ids=[incident.id], orgs=[incident.org_path, before, to]
+    )
+    incident = replace(incident, responsible_org=to)
+    clocks = await clocks_of(conn, incident.id)
+    # The target now reports as the responsible office, from the incident's own times.
+    owed = replace(facts_of(incident), org_path=to, skip_to=None)
+    try:
+        changed = add_targets(clocks.clocks, owed, at=now)
+    except DeadlineNotConfigured as exc:
+        log.exception("deadline_not_configured", incident_id=incident.id, detail=exc.message)
+        changed = clocks.clocks
+    started = await clocks.replace_all(writes, conn, changed)
+    clocks.rearm(writes)
+    facts = [
+        Fact(
+            kind=EntryKind.FORWARDED,
+            body={"from": before, "to": to, "by": actor, "note": note},
+        ),
+        *(_started(c, reason="forwarded") for c in started),
+    ]
+    incident, more = await engine.open_alert(
+        esc,
+        incident,
+        to,
+        reason=OpenedReason.FORWARDED,
+        parent=esc.alerts_of(incident.id).get(before),
+        detail={"forwarded_from": before},
+    )
+    facts += more
     incident = append(writes, incident, facts, actor=actor, source=source)
     writes.save(incident)
     events.emit(writes, settings, incident, EventKind.UPDATED, actor=actor)

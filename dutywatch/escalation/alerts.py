@@ -30,6 +30,7 @@ class OpenedReason(enum.StrEnum):
     POLICY_STEP = "policy_step"  # NotifyParent / NotifyDutyRoom of a running policy
     STATUTORY = "statutory"  # grade III+ (parent at once), I/II or sensitive (to the top)
     DEADLINE_MISSED = "deadline_missed"  # a reporting clock to this room ran out
+    FORWARDED = "forwarded"  # the report was forwarded to this room (the responsible office)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -53,6 +53,9 @@ class Incident:
     learned_at: datetime | None = None
     #: Skip-level reporting (越级上报): the ancestor reported to directly, if any.
     skip_to: str | None = None
+    #: The office responsible for it once forwarded (转办), if not ``org_path``, which stays
+    #: the office that received it.
+    responsible_org: str | None = None
     #: Chain head, maintained by the timeline store; the rules never touch it.
     timeline_seq: int = 0
     timeline_head: bytes = b""

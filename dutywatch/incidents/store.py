@@ -39,6 +39,7 @@ def from_row(row: Any) -> Incident:
         policy_fired=row["policy_fired"],
         learned_at=row["learned_at"],
         skip_to=row["skip_to"],
+        responsible_org=row["responsible_org"],
         timeline_seq=row["timeline_seq"],
         timeline_head=bytes(row["timeline_head"]),
     )

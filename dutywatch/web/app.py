@@ -72,6 +72,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_post("/api/v1/incidents/{id:\\d+}/resolve", post_resolve)
     app.router.add_post("/api/v1/incidents/{id:\\d+}/signoff", post_signoff)
     app.router.add_post("/api/v1/incidents/{id:\\d+}/skip-level", post_skip_level)
+    app.router.add_post("/api/v1/incidents/{id:\\d+}/forward", post_forward)
     app.router.add_get("/api/v1/incidents/{id:\\d+}/timeline", get_timeline)
     app.router.add_post("/api/v1/zero-reports", post_zero_report)
     app.router.add_get("/api/v1/orgs", get_orgs)
@@ -224,8 +225,17 @@ def incident_json(i: Incident) -> dict[str, Any]:
         "acknowledged_by": i.acknowledged_by,
         "resolved_at": iso(i.resolved_at),
         "resolved_by": i.resolved_by,
+        "responsible_org": i.responsible_org or i.org_path,
         "timeline_head": i.timeline_head.hex(),
     }
+
+
+def require_on_incident(
+    who: auth.Principal, allowed: set[auth.Role], incident: Incident, action: str
+) -> None:
+    """``who`` may act on the incident from the office that received it or, once forwarded
+    (转办), from the office now responsible for it."""
+    who.require_any(allowed, [incident.org_path, incident.responsible_org], action)
 
 
 async def _visible_incident(request: web.Request, who: auth.Principal) -> Incident:
@@ -235,7 +245,7 @@ async def _visible_incident(request: web.Request, who: auth.Principal) -> Incide
         incident = await incidents.get(conn, incident_id)
     if incident is None:
         raise errors.NotFound(f"incident {incident_id} does not exist")
-    who.require(READ_ROLES, incident.org_path, "read incident")
+    require_on_incident(who, READ_ROLES, incident, "read incident")
     return incident
 
 
@@ -315,7 +325,7 @@ async def _command(request: web.Request, verb: commands.Verb) -> web.Response:
         note = payload.get("note")
 
     def authorize(incident: Incident) -> None:
-        who.require(ACT_ROLES, incident.org_path, verb)
+        require_on_incident(who, ACT_ROLES, incident, verb)
 
     result = await commands.execute(
         rt.pool,
@@ -401,6 +411,42 @@ async def post_skip_level(request: web.Request) -> web.Response:
         int(request.match_info["id"]),
         to=to,
         reason=reason.strip(),
+        actor=who.actor,
+        source=Source.HTTP,
+        now=rt.clock.now(),
+        authorize=authorize,
+    )
+    rt.wake_workers()
+    return web.json_response(result)
+
+
+async def post_forward(request: web.Request) -> web.Response:
+    """转办: an officer or leader forwards a report that reached an office not responsible
+    for it to the responsible duty room, whose alert opens at once; the clocks keep running
+    from the original time learned."""
+    who = await principal(request)
+    rt = runtime(request)
+    try:
+        payload = await request.json()
+    except json.JSONDecodeError:
+        raise errors.MalformedJson() from None
+    if not isinstance(payload, dict) or set(payload) - {"to", "note"}:
+        raise errors.SchemaViolation("body must be an object with `to` and an optional `note`")
+    to, note = payload.get("to"), payload.get("note")
+    if not isinstance(to, str) or not to:
+        raise errors.SchemaViolation("`to` must be the path of a duty room", field="to")
+    if note is not None and (not isinstance(note, str) or len(note) > 500):
+        raise errors.SchemaViolation("`note` must be text of at most 500 characters", field="note")
+
+    def authorize(incident: Incident) -> None:
+        require_on_incident(who, ACT_ROLES, incident, "forward")
+
+    result = await deadlines.forward(
+        rt.pool,
+        rt.settings,
+        int(request.match_info["id"]),
+        to=to,
+        note=note.strip() if note else None,
         actor=who.actor,
         source=Source.HTTP,
         now=rt.clock.now(),

@@ -739,6 +739,7 @@ EXPECTED_OPERATIONS = {
     ("/api/v1/incidents/{id}/ack", "post"),
     ("/api/v1/incidents/{id}/signoff", "post"),
     ("/api/v1/incidents/{id}/skip-level", "post"),
+    ("/api/v1/incidents/{id}/forward", "post"),
     ("/api/v1/incidents/{id}/timeline", "get"),
     ("/api/v1/zero-reports", "post"),
     ("/api/v1/policies", "post"),
