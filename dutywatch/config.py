@@ -52,6 +52,9 @@ class Settings:
     #: goes out; None turns follow-up reminders off. Project defaults: daily 08:00 Shanghai,
     #: reminder 30 minutes before, final report within 24 hours of resolution.
     follow_up: FollowUpRule | None = DEFAULT_FOLLOW_UP
+    #: What is due is decided by PostgreSQL's clock, so replicas with skewed clocks agree and
+    #: none fires early. Tests that move a ManualClock turn this off.
+    timers_follow_database_clock: bool = True
     #: Messages fetched from REPORTS per transaction.
     intake_batch: int = 256
     #: How long a fetch waits for a full batch; short, so low load keeps low latency.

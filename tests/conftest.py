@@ -232,6 +232,8 @@ def settings(database_url: str, nats_url: str, subject_prefix: str, stream_prefi
         subject_prefix=subject_prefix,
         stream_prefix=stream_prefix,
         json_logs=False,
+        # Tests drive time with a ManualClock; the timers must follow it, not PostgreSQL's.
+        timers_follow_database_clock=False,
     )
 
 

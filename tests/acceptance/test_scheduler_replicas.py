@@ -142,3 +142,37 @@ async def test_a_replica_killed_mid_claim_loses_its_claim_and_the_timer_fires_on
         "SELECT incident_id, count(*) AS n FROM pages WHERE step = 1 GROUP BY 1"
     )
     assert sorted(r["n"] for r in rows) == [1, 1, 1]
+
+
+async def test_the_database_clock_decides_what_is_due(
+    service_settings: Settings, service: Service
+) -> None:
+    """A replica whose own clock lags (skew) still fires what PostgreSQL's clock says is due."""
+    await service.runtime.supervisor.shutdown()
+    await open_incidents(service, 2)
+    # The service's ManualClock started in 2026; PostgreSQL's clock is the real one. Whatever
+    # the real date, the ManualClock (and a replica trusting it) would not fire these yet.
+    pool = service.runtime.pool
+    lagging_replica_now = service.clock.now()
+    assert await scheduler.fire_due_timers(pool, service_settings, lagging_replica_now) == 0
+
+    async with pool.acquire() as conn:
+        db_now = await conn.fetchval("SELECT now()")
+        await conn.execute(
+            "UPDATE timers SET due_at = $1::timestamptz - interval '1 second' "
+            "WHERE kind = 'escalation'",
+            db_now,
+        )
+        due_by_database = await conn.fetchval(
+            "SELECT count(*) FROM timers WHERE due_at <= now() "
+            "AND fired_at IS NULL AND cancelled_at IS NULL"
+        )
+    assert due_by_database >= 2  # both escalations (and any clock timers already past)
+    following_db = service_settings.with_(timers_follow_database_clock=True)
+    if db_now > lagging_replica_now:
+        assert await scheduler.fire_due_timers(pool, service_settings, lagging_replica_now) == 0
+    assert (
+        await scheduler.fire_due_timers(pool, following_db, lagging_replica_now) == due_by_database
+    )
+    leader_pages = await service.sql("SELECT count(*) AS n FROM pages WHERE step = 1")
+    assert leader_pages[0]["n"] == 2
