@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo
@@ -149,6 +149,52 @@ def _parse_time_of_day(name: str, value: str) -> time | None:
     return parsed
 
 
+def _parse_follow_up(value: str) -> FollowUpRule | None:
+    """``daily@08:00`` (local, Asia/Shanghai), ``every=3600`` (seconds after the latest report),
+    or ``off``."""
+    name = "DUTYWATCH_FOLLOW_UP"
+    text = value.strip().lower()
+    if text == "off":
+        return None
+    if text.startswith("daily@"):
+        daily_at = _parse_time_of_day(name, text.removeprefix("daily@"))
+        if daily_at is not None:
+            return FollowUpRule(daily_at=daily_at)
+    if text.startswith("every="):
+        seconds = _parse_positive_int(name, text.removeprefix("every="))
+        return FollowUpRule(interval=timedelta(seconds=seconds), daily_at=None)
+    raise ConfigurationError(
+        f"{name} must be daily@HH:MM, every=SECONDS or off (e.g. daily@08:00), got {value!r}"
+    )
+
+
+def _text(_: str, value: str) -> str:
+    return value
+
+
+def _seconds(name: str, value: str) -> timedelta:
+    return timedelta(seconds=_parse_positive_int(name, value))
+
+
+def _days(name: str, value: str) -> timedelta:
+    return timedelta(days=_parse_positive_int(name, value))
+
+
+#: Optional variables: the setting each one sets, and how its text is read.
+_OPTIONAL: dict[str, tuple[str, Callable[[str, str], object]]] = {
+    "DUTYWATCH_ADMIN_TOKEN": ("admin_token", _text),
+    "DUTYWATCH_SUBJECT_PREFIX": ("subject_prefix", _text),
+    "DUTYWATCH_STREAM_PREFIX": ("stream_prefix", _text),
+    "DUTYWATCH_ACK_TIMEOUTS": ("ack_timeouts", lambda _, v: _parse_ack_timeouts(v)),
+    "DUTYWATCH_HANDOVER_TIMEOUT": ("handover_accept_timeout", _seconds),
+    "DUTYWATCH_GAP_HORIZON_DAYS": ("gap_horizon", _days),
+    "DUTYWATCH_ZERO_REPORT_AT": ("zero_report_due_by", _parse_time_of_day),
+    "DUTYWATCH_ZERO_REPORT_TZ": ("zero_report_tz", _text),
+    "DUTYWATCH_FOLLOW_UP": ("follow_up", lambda _, v: _parse_follow_up(v)),
+    "DUTYWATCH_STREAM_REPLICAS": ("stream_replicas", _parse_positive_int),
+}
+
+
 def from_env(
     env: Mapping[str, str] | None = None,
     *,
@@ -173,31 +219,8 @@ def from_env(
     values: dict[str, object] = {"database_url": db, "nats_url": nats}
     if "DUTYWATCH_HTTP" in env:
         values["http_host"], values["http_port"] = _parse_host_port(env["DUTYWATCH_HTTP"])
-    if "DUTYWATCH_ADMIN_TOKEN" in env:
-        values["admin_token"] = env["DUTYWATCH_ADMIN_TOKEN"]
-    if "DUTYWATCH_SUBJECT_PREFIX" in env:
-        values["subject_prefix"] = env["DUTYWATCH_SUBJECT_PREFIX"]
-    if "DUTYWATCH_STREAM_PREFIX" in env:
-        values["stream_prefix"] = env["DUTYWATCH_STREAM_PREFIX"]
-    if "DUTYWATCH_ACK_TIMEOUTS" in env:
-        values["ack_timeouts"] = _parse_ack_timeouts(env["DUTYWATCH_ACK_TIMEOUTS"])
-    if "DUTYWATCH_HANDOVER_TIMEOUT" in env:
-        seconds = _parse_positive_int(
-            "DUTYWATCH_HANDOVER_TIMEOUT", env["DUTYWATCH_HANDOVER_TIMEOUT"]
-        )
-        values["handover_accept_timeout"] = timedelta(seconds=seconds)
-    if "DUTYWATCH_GAP_HORIZON_DAYS" in env:
-        name = "DUTYWATCH_GAP_HORIZON_DAYS"
-        values["gap_horizon"] = timedelta(days=_parse_positive_int(name, env[name]))
-    if "DUTYWATCH_ZERO_REPORT_AT" in env:
-        values["zero_report_due_by"] = _parse_time_of_day(
-            "DUTYWATCH_ZERO_REPORT_AT", env["DUTYWATCH_ZERO_REPORT_AT"]
-        )
-    if "DUTYWATCH_ZERO_REPORT_TZ" in env:
-        values["zero_report_tz"] = env["DUTYWATCH_ZERO_REPORT_TZ"]
-    if "DUTYWATCH_STREAM_REPLICAS" in env:
-        values["stream_replicas"] = _parse_positive_int(
-            "DUTYWATCH_STREAM_REPLICAS", env["DUTYWATCH_STREAM_REPLICAS"]
-        )
+    for name, (setting, parse) in _OPTIONAL.items():
+        if name in env:
+            values[setting] = parse(name, env[name])
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -18,9 +18,11 @@ SELECT * FROM incidents WHERE id = $1;
 SELECT report_id FROM reports WHERE report_id = ANY($1::uuid[]);
 
 -- name: list_incidents :many
--- Newest first, optionally only within an organisation subtree and one state.
+-- Newest first, optionally only within an organisation subtree (as the receiving office, or
+-- as the office a report was forwarded to) and one state.
 SELECT * FROM incidents
-WHERE ($1::text IS NULL OR org_path = $1 OR org_path LIKE $1 || '.%')
+WHERE ($1::text IS NULL OR org_path = $1 OR org_path LIKE $1 || '.%'
+       OR responsible_org = $1 OR responsible_org LIKE $1 || '.%')
   AND ($2::incident_state IS NULL OR state = $2)
 ORDER BY opened_at DESC, id DESC
 LIMIT $3;

@@ -122,6 +122,8 @@ async def test_a_forwarded_report_pages_the_responsible_room_with_clocks_from_ti
     )
     assert seen.status == 200
     assert (await seen.json())["responsible_org"] == "harbin.nangang"
+    listed = await service.client.get("/api/v1/incidents", headers=service.auth(nangang))
+    assert [i["id"] for i in (await listed.json())["incidents"]] == [incident_id]
     acked = await service.client.post(
         f"/api/v1/incidents/{incident_id}/ack", json={}, headers=service.auth(nangang)
     )

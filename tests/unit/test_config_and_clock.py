@@ -427,3 +427,32 @@ def test_utc() -> None:
     assert utc(datetime(2025, 1, 1, tzinfo=timezone(timedelta(hours=-5)))).hour == 5
     with pytest.raises(ValueError, match="naive"):
         utc(datetime(2025, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("value", "interval", "daily_at"),
+    [
+        ("daily@08:00", None, "08:00:00"),
+        ("every=7200", 7200.0, None),
+        ("DAILY@19:30", None, "19:30:00"),
+    ],
+)
+def test_follow_up_rule_from_env(value: str, interval: float | None, daily_at: str | None) -> None:
+    settings = from_env({"DUTYWATCH_FOLLOW_UP": value}, database_url=DB, nats_url=NATS)
+    assert settings.follow_up is not None
+    got = settings.follow_up.interval
+    assert (got.total_seconds() if got else None) == interval
+    assert (settings.follow_up.daily_at.isoformat() if settings.follow_up.daily_at else None) == (
+        daily_at
+    )
+
+
+@pytest.mark.parametrize("value", ["weekly", "daily@25:00", "every=0", "every=x", ""])
+def test_bad_follow_up_rule_is_a_configuration_error(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="DUTYWATCH_FOLLOW_UP"):
+        from_env({"DUTYWATCH_FOLLOW_UP": value}, database_url=DB, nats_url=NATS)
+
+
+def test_follow_up_can_be_turned_off() -> None:
+    settings = from_env({"DUTYWATCH_FOLLOW_UP": "off"}, database_url=DB, nats_url=NATS)
+    assert settings.follow_up is None
