@@ -11,16 +11,18 @@ import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
+import msgspec
 import structlog
 from aiohttp import web
+from msgspec import Meta
 
 from dutywatch import auth, bus, errors
 from dutywatch.clock import Clock
 from dutywatch.config import Settings
-from dutywatch.contracts import MAX_PAYLOAD_BYTES, decode_report
+from dutywatch.contracts import MAX_PAYLOAD_BYTES, OrgPath, decode_as, decode_report
 from dutywatch.deadlines import engine as deadlines
 from dutywatch.deadlines import zero
 from dutywatch.escalation import store as escalation_store
@@ -198,6 +200,21 @@ async def post_report(request: web.Request) -> web.Response:
         },
         status=202,
     )
+
+
+class SkipLevelBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST /api/v1/incidents/{id}/skip-level``: which ancestor duty room, and why."""
+
+    to: OrgPath
+    #: The review reads it: at least one visible character.
+    reason: Annotated[str, Meta(min_length=1, max_length=500, pattern=r"\S")]
+
+
+class ForwardBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``POST /api/v1/incidents/{id}/forward``: the responsible duty room, and a note."""
+
+    to: OrgPath
+    note: Annotated[str, Meta(max_length=500)] | None = None
 
 
 def incident_json(i: Incident) -> dict[str, Any]:
@@ -388,19 +405,7 @@ async def post_skip_level(request: web.Request) -> web.Response:
     ancestor duty room, whose alert opens at once."""
     who = await principal(request)
     rt = runtime(request)
-    try:
-        payload = await request.json()
-    except json.JSONDecodeError:
-        raise errors.MalformedJson() from None
-    if not isinstance(payload, dict) or set(payload) - {"to", "reason"}:
-        raise errors.SchemaViolation("body must be an object with `to` and `reason`")
-    to, reason = payload.get("to"), payload.get("reason")
-    if not isinstance(to, str) or not to:
-        raise errors.SchemaViolation("`to` must be the path of an ancestor duty room", field="to")
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
-        raise errors.SchemaViolation(
-            "`reason` must say why (1 to 500 characters): the review reads it", field="reason"
-        )
+    body = decode_as(SkipLevelBody, await request.read())
 
     def authorize(incident: Incident) -> None:
         who.require(SIGN_OFF_ROLES, incident.org_path, "report skip-level")
@@ -409,8 +414,8 @@ async def post_skip_level(request: web.Request) -> web.Response:
         rt.pool,
         rt.settings,
         int(request.match_info["id"]),
-        to=to,
-        reason=reason.strip(),
+        to=body.to,
+        reason=body.reason.strip(),
         actor=who.actor,
         source=Source.HTTP,
         now=rt.clock.now(),
@@ -426,17 +431,7 @@ async def post_forward(request: web.Request) -> web.Response:
     from the original time learned."""
     who = await principal(request)
     rt = runtime(request)
-    try:
-        payload = await request.json()
-    except json.JSONDecodeError:
-        raise errors.MalformedJson() from None
-    if not isinstance(payload, dict) or set(payload) - {"to", "note"}:
-        raise errors.SchemaViolation("body must be an object with `to` and an optional `note`")
-    to, note = payload.get("to"), payload.get("note")
-    if not isinstance(to, str) or not to:
-        raise errors.SchemaViolation("`to` must be the path of a duty room", field="to")
-    if note is not None and (not isinstance(note, str) or len(note) > 500):
-        raise errors.SchemaViolation("`note` must be text of at most 500 characters", field="note")
+    body = decode_as(ForwardBody, await request.read())
 
     def authorize(incident: Incident) -> None:
         require_on_incident(who, ACT_ROLES, incident, "forward")
@@ -445,8 +440,8 @@ async def post_forward(request: web.Request) -> web.Response:
         rt.pool,
         rt.settings,
         int(request.match_info["id"]),
-        to=to,
-        note=note.strip() if note else None,
+        to=body.to,
+        note=body.note.strip() if body.note else None,
         actor=who.actor,
         source=Source.HTTP,
         now=rt.clock.now(),

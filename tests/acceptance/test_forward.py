@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import asyncpg
+import pytest
 
 from dutywatch import auth
 from dutywatch.contracts import Category, Grade
@@ -137,3 +138,23 @@ async def test_a_forwarded_report_pages_the_responsible_room_with_clocks_from_ti
 
     again = await service.client.post(url, json=body, headers=service.auth(nangang))
     assert again.status == 409  # already with Nangang
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("skip-level", {"to": "harbin", "reason": "   "}, "reason"),
+        ("skip-level", {"to": "harbin"}, "reason"),
+        ("skip-level", {"to": "Harbin!", "reason": "x"}, "to"),
+        ("forward", {"to": "harbin.nangang", "note": 5}, "note"),
+        ("forward", {"to": "harbin.nangang", "cc": "x"}, "cc"),
+    ],
+)
+async def test_bad_bodies_name_the_field(
+    service: Service, path: str, body: dict[str, object], field: str
+) -> None:
+    response = await service.client.post(
+        f"/api/v1/incidents/1/{path}", json=body, headers=service.auth(service.tokens.leader_daoli)
+    )
+    assert response.status == 422
+    assert (await response.json())["field"] == field
