@@ -378,12 +378,8 @@ async def sign_off(
                         body={"report_id": str(row["report_id"]), "fields": list(omitted)},
                     )
                 )
-            incident = append(writes, incident, facts, actor=actor, source=source)
-            writes.save(incident)
-            events.emit(writes, settings, incident, EventKind.UPDATED, actor=actor)
-            await flush(conn, writes)
-            await conn.execute(
-                "SELECT pg_notify($1, ''), pg_notify($2, '')", OUTBOX_CHANNEL, TIMERS_CHANNEL
+            incident = await _save_update(
+                conn, writes, settings, incident, facts, actor=actor, source=source
             )
             log.info(
                 "report_signed_off",
@@ -479,14 +475,6 @@ async def _skip(
     )
     before = incident.skip_to
     incident = replace(incident, skip_to=to)
-    clocks = await clocks_of(conn, incident.id)
-    try:
-        changed = add_targets(clocks.clocks, facts_of(incident), at=now)
-    except DeadlineNotConfigured as exc:
-        log.exception("deadline_not_configured", incident_id=incident.id, detail=exc.message)
-        changed = clocks.clocks
-    started = await clocks.replace_all(writes, conn, changed)
-    clocks.rearm(writes)
     facts = [
         Fact(
             kind=EntryKind.SKIP_LEVEL,
@@ -498,7 +486,7 @@ async def _skip(
                 "previous": before,
             },
         ),
-        *(_started(c, reason="skip_level") for c in started),
+        *await _add_targets(conn, writes, incident, facts_of(incident), reason="skip_level"),
     ]
     # Every room up to the chosen one is owed the report directly: open their alerts now.
     below = esc.alerts_of(incident.id).get(incident.org_path)
@@ -515,14 +503,7 @@ async def _skip(
         )
         facts += more
         below = esc.alerts_of(incident.id).get(target.org, below)
-    incident = append(writes, incident, facts, actor=actor, source=source)
-    writes.save(incident)
-    events.emit(writes, settings, incident, EventKind.UPDATED, actor=actor)
-    await flush(conn, writes)
-    await conn.execute(
-        "SELECT pg_notify($1, ''), pg_notify($2, '')", OUTBOX_CHANNEL, TIMERS_CHANNEL
-    )
-    return incident
+    return await _save_update(conn, writes, settings, incident, facts, actor=actor, source=source)
 
 
 # ------------------------------------------------------------------------------ forwarding
@@ -599,22 +580,14 @@ async def _forward(
         conn, writes, settings, incident_ids=[incident.id], orgs=[incident.org_path, before, to]
     )
     incident = replace(incident, responsible_org=to)
-    clocks = await clocks_of(conn, incident.id)
     # The target now reports as the responsible office, from the incident's own times.
     owed = replace(facts_of(incident), org_path=to, skip_to=None)
-    try:
-        changed = add_targets(clocks.clocks, owed, at=now)
-    except DeadlineNotConfigured as exc:
-        log.exception("deadline_not_configured", incident_id=incident.id, detail=exc.message)
-        changed = clocks.clocks
-    started = await clocks.replace_all(writes, conn, changed)
-    clocks.rearm(writes)
     facts = [
         Fact(
             kind=EntryKind.FORWARDED,
             body={"from": before, "to": to, "by": actor, "note": note},
         ),
-        *(_started(c, reason="forwarded") for c in started),
+        *await _add_targets(conn, writes, incident, owed, reason="forwarded"),
     ]
     incident, more = await engine.open_alert(
         esc,
@@ -625,6 +598,36 @@ async def _forward(
         detail={"forwarded_from": before},
     )
     facts += more
+    return await _save_update(conn, writes, settings, incident, facts, actor=actor, source=source)
+
+
+async def _add_targets(
+    conn: Conn, writes: Writes, incident: Incident, facts: IncidentFacts, *, reason: str
+) -> list[Fact]:
+    """Give the rooms ``facts`` requires their clocks, counted from the incident's own times
+    (nothing restarts; a running clock only tightens); the facts of the clocks started."""
+    clocks = await clocks_of(conn, incident.id)
+    try:
+        changed = add_targets(clocks.clocks, facts, at=writes.now)
+    except DeadlineNotConfigured as exc:
+        log.exception("deadline_not_configured", incident_id=incident.id, detail=exc.message)
+        changed = clocks.clocks
+    started = await clocks.replace_all(writes, conn, changed)
+    clocks.rearm(writes)
+    return [_started(c, reason=reason) for c in started]
+
+
+async def _save_update(
+    conn: Conn,
+    writes: Writes,
+    settings: Settings,
+    incident: Incident,
+    facts: Sequence[Fact],
+    *,
+    actor: str,
+    source: Source,
+) -> Incident:
+    """Chain ``facts``, save the incident, announce it updated, write all, wake the workers."""
     incident = append(writes, incident, facts, actor=actor, source=source)
     writes.save(incident)
     events.emit(writes, settings, incident, EventKind.UPDATED, actor=actor)

@@ -219,10 +219,7 @@ def _invalid_samples() -> list[Any]:
         if path.name.endswith(".expect.json"):
             continue
         expect = read_json(path.with_name(path.stem + ".expect.json"))
-        marks = []
-        if "known_gap" in expect:
-            marks.append(pytest.mark.xfail(strict=True, reason=expect["known_gap"]))
-        params.append(pytest.param(path, expect, id=path.stem, marks=marks))
+        params.append(pytest.param(path, expect, id=path.stem))
     return params
 
 
