@@ -256,7 +256,7 @@ async def _apply_one(
     ):
         # The report owed next: a first or follow-up report sets the next follow-up's due
         # time while open; a final report after resolution ends them.
-        await followup.rearm(conn, writes, settings, incident)
+        await followup.rearm(conn, writes, settings, incident, opened=outcome.opened)
     incident = append(writes, incident, page_facts, actor=SYSTEM_ACTOR, source=Source.SYSTEM)
     events.emit(
         writes,

@@ -44,19 +44,22 @@ TIMER_KIND = "follow_up"
 
 
 async def report_due(
-    conn: Conn, writes: Writes, settings: Settings, incident: Incident
+    conn: Conn, writes: Writes, settings: Settings, incident: Incident, *, opened: bool = False
 ) -> ReportDue | None:
     """The report the incident owes now (a follow-up while open, then the final), if any.
 
-    The history is the stored reports plus those of this transaction (not flushed yet).
+    The history is the stored reports plus those of this transaction (not flushed yet); an
+    incident ``opened`` in this transaction has no stored reports, so none are read.
     """
     rule = settings.follow_up
     if rule is None:
         return None
-    history: list[tuple[str, datetime]] = [
-        (row["stage"], row["received_at"])
-        for row in await queries.many(conn, "report_history", incident.id)
-    ]
+    history: list[tuple[str, datetime]] = []
+    if not opened:
+        history = [
+            (row["stage"], row["received_at"])
+            for row in await queries.many(conn, "report_history", incident.id)
+        ]
     history += [(row[2], row[6]) for row in writes.reports if row[1] == incident.id]
     follow_ups = [at for stage, at in history if stage == Stage.FOLLOW_UP]
     finals = [at for stage, at in history if stage == Stage.FINAL]
@@ -71,11 +74,11 @@ async def report_due(
 
 
 async def rearm(
-    conn: Conn, writes: Writes, settings: Settings, incident: Incident
+    conn: Conn, writes: Writes, settings: Settings, incident: Incident, *, opened: bool = False
 ) -> ReportDue | None:
     """Arm the incident's ``follow_up`` timer at the reminder for the report now owed."""
     writes.cancel_incident_timers(incident.id, TIMER_KIND)
-    due = await report_due(conn, writes, settings, incident)
+    due = await report_due(conn, writes, settings, incident, opened=opened)
     if due is not None:
         writes.add_timer(
             kind=TIMER_KIND, due_at=max(due.remind_at, writes.now), incident_id=incident.id
