@@ -30,6 +30,7 @@ from dutywatch.deadlines.table import (
     TargetLevel,
 )
 from dutywatch.errors import ConfigurationError
+from dutywatch.rosters.rules import ancestors
 
 #: The smallest step of time we store (PostgreSQL timestamptz has microseconds).
 TICK: Final = timedelta(microseconds=1)
@@ -53,8 +54,7 @@ def _utc(value: datetime) -> datetime:
 
 def ancestors_above(org_path: str) -> tuple[str, ...]:
     """The parent, grandparent, ... up to the top of the tree (nearest first)."""
-    tokens = org_path.split(".")
-    return tuple(".".join(tokens[:n]) for n in range(len(tokens) - 1, 0, -1))
+    return tuple(ancestors(org_path)[1:])
 
 
 # --------------------------------------------------------------------------------- targets

@@ -33,6 +33,7 @@ from typing import Final
 
 from dutywatch.contracts import Category, Grade
 from dutywatch.errors import ConfigurationError
+from dutywatch.rosters.rules import ancestors
 
 #: Jurisdiction of the default rows.
 ANYWHERE: Final = "*"
@@ -107,9 +108,7 @@ class DeadlineRule:
 
 def _jurisdictions(org_path: str) -> Iterator[str]:
     """The organisation, each ancestor, then the default: most specific first."""
-    tokens = org_path.split(".")
-    for n in range(len(tokens), 0, -1):
-        yield ".".join(tokens[:n])
+    yield from ancestors(org_path)
     yield ANYWHERE
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from dutywatch import errors
 from dutywatch.contracts import RosterChange
 from dutywatch.rosters.audit import AuditEntity, Change, record, translated
+from dutywatch.rosters.rules import parent_of
 from dutywatch.rosters.validation import time_zone_problem
 from dutywatch.sql import Conn, Queries
 
@@ -52,10 +53,6 @@ def _check_tz(tz: str) -> None:
     problem = time_zone_problem(tz)
     if problem:
         raise errors.SchemaViolation(problem, field="tz")
-
-
-def parent_of(path: str) -> str | None:
-    return path.rsplit(".", 1)[0] if "." in path else None
 
 
 async def create_org(

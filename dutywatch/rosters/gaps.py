@@ -22,7 +22,7 @@ from dutywatch.escalation.engine import Rosters
 from dutywatch.escalation.rules import DUTY_OFFICER, LEADER_ON_DUTY
 from dutywatch.rosters import store
 from dutywatch.rosters.expansion import Gap, find_gaps
-from dutywatch.rosters.rules import route_page
+from dutywatch.rosters.rules import parent_of, route_page
 from dutywatch.sql import Conn, Queries
 from dutywatch.writes import Writes, flush
 
@@ -30,10 +30,6 @@ queries = Queries(__package__, "queries_gaps.sql")
 log = structlog.get_logger(__name__)
 
 ROLE_NAMES = {"duty_officer": "值班员", "leader_on_duty": "带班领导"}
-
-
-def parent_of(org_path: str) -> str | None:
-    return org_path.rpartition(".")[0] or None
 
 
 async def check_gaps(pool: asyncpg.Pool, settings: Settings, now: datetime) -> int:

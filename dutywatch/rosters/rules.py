@@ -30,6 +30,11 @@ def on_duty(shifts: Iterable[Shift], org_path: str, role: str, at: datetime) -> 
     return sorted(people)
 
 
+def parent_of(org_path: str) -> str | None:
+    """The organisation one level up; None at the top of the tree."""
+    return org_path.rpartition(".")[0] or None
+
+
 def ancestors(org_path: str) -> list[str]:
     """The organisation itself, then each parent up to the root."""
     tokens = org_path.split(".")

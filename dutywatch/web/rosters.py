@@ -30,7 +30,7 @@ from dutywatch.rosters import reading, store
 from dutywatch.rosters.audit import Change
 from dutywatch.rosters.ical import render_ics
 from dutywatch.rosters.model import DayKind, Role
-from dutywatch.rosters.rules import Shift
+from dutywatch.rosters.rules import Shift, parent_of
 from dutywatch.rosters.validation import parse_handoff, parse_shift_length
 from dutywatch.web.app import READ_ROLES, principal, runtime
 
@@ -314,7 +314,7 @@ def _org_json(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _require_parent(who: auth.Principal, path: str, action: str) -> None:
     """Creating or deleting an organisation is managing its parent (the top: admins only)."""
-    parent = orgs.parent_of(path)
+    parent = parent_of(path)
     who.require(MANAGE_ROLES if parent else set(), parent, action)
 
 
