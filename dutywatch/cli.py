@@ -87,11 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--nats-url", default=None, help=f"default $DUTYWATCH_NATS_URL or {DEFAULT_NATS_URL}"
     )
 
-    ack = sub.add_parser("ack", help="acknowledge an incident over HTTP")
-    ack.add_argument("incident_id", type=int)
-    ack.add_argument("--note")
-    ack.add_argument("--url", default=None, help=f"default $DUTYWATCH_URL or {DEFAULT_HTTP_URL}")
-    ack.add_argument("--token", default=None, help="default $DUTYWATCH_TOKEN")
+    _add_incident_parsers(sub)
 
     _add_policy_parser(sub)
 
@@ -188,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": _migrate,
         "report": _report,
         "ack": _ack,
+        "resolve": _resolve,
+        "note": _note,
+        "instruct": _instruct,
         "policy": _policy,
         "verify": _verify,
         "bench": _bench,
@@ -386,28 +385,117 @@ async def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _ack(args: argparse.Namespace) -> int:
-    import aiohttp
+def _add_incident_parsers(sub: Any) -> None:
+    """ack, resolve, note, instruct: the incident commands, over HTTP."""
+    ack = sub.add_parser("ack", help="acknowledge an incident over HTTP")
+    ack.add_argument("incident_id", type=int)
+    ack.add_argument("--note")
+    _add_http_options(ack)
 
-    url = args.url or os.environ.get("DUTYWATCH_URL") or DEFAULT_HTTP_URL
-    token = args.token or os.environ.get("DUTYWATCH_TOKEN")
-    if not token:
-        raise errors.ConfigurationError("set DUTYWATCH_TOKEN or pass --token")
+    resolve = sub.add_parser("resolve", help="resolve (close) an incident over HTTP")
+    resolve.add_argument("incident_id", type=int)
+    resolve.add_argument("--note", help="the resolution note, kept on the timeline")
+    _add_http_options(resolve)
+
+    note = sub.add_parser(
+        "note",
+        help="add a note to an incident's timeline, or correct an earlier entry",
+        description="Add a note to an incident's timeline over HTTP. Files named with --attach "
+        "are not uploaded: their name, size, media type and SHA-256 are recorded, so the "
+        "timeline proves which file was meant. --corrects N makes the note a correction of "
+        "entry N (nothing on the timeline is ever edited).",
+    )
+    note.add_argument("incident_id", type=int)
+    note.add_argument("text")
+    note.add_argument("--corrects", type=int, metavar="SEQ", help="the entry this corrects")
+    note.add_argument(
+        "--attach", action="append", default=[], metavar="FILE", help="a file to describe"
+    )
+    note.add_argument("--location", help="where the attached files are kept (document store)")
+    _add_http_options(note)
+
+    instruct = sub.add_parser(
+        "instruct", help="record a leader's instruction (批示) on an incident over HTTP"
+    )
+    instruct.add_argument("incident_id", type=int)
+    instruct.add_argument("text")
+    instruct.add_argument("--leader", help="who gave it, if not the token's holder")
+    _add_http_options(instruct)
+
+
+def _add_http_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default=None, help=f"default $DUTYWATCH_URL or {DEFAULT_HTTP_URL}")
+    parser.add_argument("--token", default=None, help="default $DUTYWATCH_TOKEN")
+
+
+async def _ack(args: argparse.Namespace) -> int:
+    return await _command(args, "ack", "acknowledged")
+
+
+async def _resolve(args: argparse.Namespace) -> int:
+    return await _command(args, "resolve", "resolved")
+
+
+async def _command(args: argparse.Namespace, verb: str, done: str) -> int:
     body = {"note": args.note} if args.note else {}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(
-            f"{url}/api/v1/incidents/{args.incident_id}/ack",
-            json=body,
-            headers={"Authorization": f"Bearer {token}"},
-        ) as response,
-    ):
-        result = await response.json(content_type=None)
-    if response.status != 200:
-        print(f"dutywatch: {result.get('detail', result)}", file=sys.stderr)
+    status, result = await _http(
+        args, "POST", f"/api/v1/incidents/{args.incident_id}/{verb}", json=body
+    )
+    if status != 200:
+        _print_problems(result)
         return 1
-    changed = "acknowledged" if result["changed"] else "was already acknowledged"
+    changed = done if result["changed"] else f"was already {done}"
     print(f"incident {result['incident_id']} {changed} (state {result['state']})")
+    return 0
+
+
+def _describe_file(path: str, location: str | None) -> dict[str, Any]:
+    import hashlib
+    import mimetypes
+    from pathlib import Path
+
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise errors.ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
+    described: dict[str, Any] = {
+        "name": file.name,
+        "media_type": mimetypes.guess_type(file.name)[0] or "application/octet-stream",
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    if location:
+        described["location"] = location
+    return described
+
+
+async def _note(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {
+        "text": args.text,
+        "attachments": [_describe_file(path, args.location) for path in args.attach],
+        "command_id": str(uuid.uuid4()),
+    }
+    if args.corrects is not None:
+        body["corrects"] = args.corrects
+    return await _add_entry(args, "notes", body)
+
+
+async def _instruct(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"text": args.text, "command_id": str(uuid.uuid4())}
+    if args.leader:
+        body["leader"] = args.leader
+    return await _add_entry(args, "instructions", body)
+
+
+async def _add_entry(args: argparse.Namespace, what: str, body: dict[str, Any]) -> int:
+    status, result = await _http(
+        args, "POST", f"/api/v1/incidents/{args.incident_id}/{what}", json=body
+    )
+    if status not in (200, 201):
+        _print_problems(result)
+        return 1
+    print(f"incident {result['incident_id']}: entry {result['seq']} ({result['kind']}) added")
     return 0
 
 
@@ -422,7 +510,11 @@ async def _http(args: argparse.Namespace, method: str, path: str, **kwargs: Any)
     async with (
         aiohttp.ClientSession() as session,
         session.request(
-            method, f"{url}{path}", headers={"Authorization": f"Bearer {token}"}, **kwargs
+            method,
+            f"{url}{path}",
+            # The service records the source of what the command line does as `cli`.
+            headers={"Authorization": f"Bearer {token}", "Dutywatch-Client": "cli"},
+            **kwargs,
         ) as response,
     ):
         return response.status, await response.json(content_type=None)

@@ -31,8 +31,8 @@ import structlog
 
 from dutywatch import errors
 from dutywatch.config import Settings
-from dutywatch.contracts import EventKind, PageReason, decode_report
-from dutywatch.db import OUTBOX_CHANNEL, TIMERS_CHANNEL, with_retries
+from dutywatch.contracts import PageReason, decode_report
+from dutywatch.db import with_retries
 from dutywatch.deadlines import store
 from dutywatch.deadlines.rules import (
     Clock,
@@ -54,15 +54,14 @@ from dutywatch.deadlines.store import StoredClock
 from dutywatch.deadlines.table import ReportKind
 from dutywatch.escalation import engine
 from dutywatch.escalation.alerts import Alert, OpenedReason
-from dutywatch.incidents import events
 from dutywatch.incidents import store as incidents
+from dutywatch.incidents.record import save_update
 from dutywatch.incidents.rules import Fact, Incident, State
 from dutywatch.orgs.store import known_orgs
 from dutywatch.rosters.model import Role
 from dutywatch.sql import Conn
 from dutywatch.timeline import EntryKind, Source
-from dutywatch.timeline.store import append
-from dutywatch.writes import Writes, flush
+from dutywatch.writes import Writes
 
 log = structlog.get_logger(__name__)
 
@@ -162,6 +161,25 @@ def _late(late: Late, *, clock_rules: Sequence[str] = ()) -> Fact:
     return Fact(kind=EntryKind.REPORT_LATE, body=body)
 
 
+def _met(before: Sequence[Clock], after: Sequence[Clock]) -> list[Fact]:
+    """The clocks that stopped between ``before`` and ``after`` (in time: the caller checked)."""
+    return [
+        Fact(
+            kind=EntryKind.DEADLINE_MET,
+            body={
+                "target": new.target,
+                "kind": str(new.kind),
+                "grade": str(new.grade),
+                "due_at": new.due_at.isoformat(),
+                "met_at": new.stopped_at.isoformat(),
+                "early_by_s": (new.due_at - new.stopped_at).total_seconds(),
+            },
+        )
+        for old, new in zip(before, after, strict=True)
+        if old.running and new.stopped_at is not None
+    ]
+
+
 async def _statutory_alerts(
     esc: engine.Escalation, incident: Incident
 ) -> tuple[Incident, list[Fact]]:
@@ -226,11 +244,14 @@ async def acknowledged(
     current = clocks.clocks
     facts: list[Fact] = []
     for alert in alerts:
+        before = current
         current, late = stop_clock(
             current, target=alert.org_path, kind=ReportKind.PHONE, at=writes.now
         )
         if late is not None:
             facts.append(_late(late))
+        elif current != before:
+            facts.extend(_met(before, current))
     if current != clocks.clocks:
         await clocks.replace_all(writes, conn, current)
         clocks.rearm(writes, resolved=incident.state is State.RESOLVED)
@@ -324,9 +345,7 @@ async def sign_off(
 
     async def transaction() -> dict[str, Any]:
         async with pool.acquire() as conn, conn.transaction():
-            incident = await incidents.lock(conn, incident_id)
-            if incident is None:
-                raise errors.NotFound(f"incident {incident_id} does not exist", id=incident_id)
+            incident = await incidents.lock_existing(conn, incident_id)
             if authorize is not None:
                 authorize(incident)
             row = await (
@@ -378,7 +397,7 @@ async def sign_off(
                         body={"report_id": str(row["report_id"]), "fields": list(omitted)},
                     )
                 )
-            incident = await _save_update(
+            incident = await save_update(
                 conn, writes, settings, incident, facts, actor=actor, source=source
             )
             log.info(
@@ -426,9 +445,7 @@ async def skip_level(
 
     async def transaction() -> dict[str, Any]:
         async with pool.acquire() as conn, conn.transaction():
-            incident = await incidents.lock(conn, incident_id)
-            if incident is None:
-                raise errors.NotFound(f"incident {incident_id} does not exist", id=incident_id)
+            incident = await incidents.lock_existing(conn, incident_id)
             if authorize is not None:
                 authorize(incident)
             above = ancestors_above(incident.org_path)
@@ -503,7 +520,7 @@ async def _skip(
         )
         facts += more
         below = esc.alerts_of(incident.id).get(target.org, below)
-    return await _save_update(conn, writes, settings, incident, facts, actor=actor, source=source)
+    return await save_update(conn, writes, settings, incident, facts, actor=actor, source=source)
 
 
 # ------------------------------------------------------------------------------ forwarding
@@ -533,9 +550,7 @@ async def forward(
 
     async def transaction() -> dict[str, Any]:
         async with pool.acquire() as conn, conn.transaction():
-            incident = await incidents.lock(conn, incident_id)
-            if incident is None:
-                raise errors.NotFound(f"incident {incident_id} does not exist", id=incident_id)
+            incident = await incidents.lock_existing(conn, incident_id)
             if authorize is not None:
                 authorize(incident)
             if not await known_orgs(conn, [to]):
@@ -598,7 +613,7 @@ async def _forward(
         detail={"forwarded_from": before},
     )
     facts += more
-    return await _save_update(conn, writes, settings, incident, facts, actor=actor, source=source)
+    return await save_update(conn, writes, settings, incident, facts, actor=actor, source=source)
 
 
 async def _add_targets(
@@ -615,27 +630,6 @@ async def _add_targets(
     started = await clocks.replace_all(writes, conn, changed)
     clocks.rearm(writes)
     return [_started(c, reason=reason) for c in started]
-
-
-async def _save_update(
-    conn: Conn,
-    writes: Writes,
-    settings: Settings,
-    incident: Incident,
-    facts: Sequence[Fact],
-    *,
-    actor: str,
-    source: Source,
-) -> Incident:
-    """Chain ``facts``, save the incident, announce it updated, write all, wake the workers."""
-    incident = append(writes, incident, facts, actor=actor, source=source)
-    writes.save(incident)
-    events.emit(writes, settings, incident, EventKind.UPDATED, actor=actor)
-    await flush(conn, writes)
-    await conn.execute(
-        "SELECT pg_notify($1, ''), pg_notify($2, '')", OUTBOX_CHANNEL, TIMERS_CHANNEL
-    )
-    return incident
 
 
 def clock_json(clock: Clock) -> dict[str, Any]:

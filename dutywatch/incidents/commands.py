@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -12,7 +11,6 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from dutywatch import errors
 from dutywatch.config import Settings
 from dutywatch.contracts import EventKind
 from dutywatch.db import OUTBOX_CHANNEL, with_retries
@@ -71,14 +69,10 @@ async def execute(
 
     async def transaction() -> dict[str, Any]:
         async with pool.acquire() as conn, conn.transaction():
-            if command_id is not None:
-                recorded = await incidents.queries.one(conn, "recorded_command", command_id)
-                if recorded is not None:
-                    result: dict[str, Any] = json.loads(recorded["result"])
-                    return {**result, "replayed": True}
-            incident = await incidents.lock(conn, incident_id)
-            if incident is None:
-                raise errors.NotFound(f"incident {incident_id} does not exist", id=incident_id)
+            first = await incidents.replayed(conn, command_id)
+            if first is not None:
+                return first
+            incident = await incidents.lock_existing(conn, incident_id)
             authorize(incident)
             writes = Writes(now=now)
             if verb is Verb.ACK:
@@ -106,17 +100,15 @@ async def execute(
                 "acknowledged_by": incident.acknowledged_by,
                 "resolved_at": _iso(incident.resolved_at),
             }
-            if command_id is not None:
-                await incidents.queries.exec(
-                    conn,
-                    "record_command",
-                    command_id,
-                    verb,
-                    incident.id,
-                    actor,
-                    now,
-                    json.dumps(result),
-                )
+            await incidents.remember(
+                conn,
+                command_id,
+                verb=verb,
+                incident_id=incident.id,
+                actor=actor,
+                at=now,
+                result=result,
+            )
             log.info(
                 f"incident_{verb}",
                 incident_id=incident.id,

@@ -41,3 +41,7 @@ SELECT result FROM commands WHERE command_id = $1;
 -- name: record_command :exec
 INSERT INTO commands (command_id, verb, incident_id, actor, at, result)
 VALUES ($1, $2, $3, $4, $5, $6);
+
+-- name: lock_incidents :many
+-- Rows of these incidents, locked in id order (the order every transaction locks them in).
+SELECT * FROM incidents WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE;

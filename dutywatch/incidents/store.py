@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from dutywatch import errors
 from dutywatch.contracts import Category, Grade, ReportStatus
 from dutywatch.incidents.rules import Incident, State
 from dutywatch.sql import Conn, Queries
@@ -59,6 +61,42 @@ async def lock_by_refs(
 async def lock(conn: Conn, incident_id: int) -> Incident | None:
     row = await queries.one(conn, "lock_incident", incident_id)
     return from_row(row) if row is not None else None
+
+
+async def lock_existing(conn: Conn, incident_id: int) -> Incident:
+    """The incident's row, locked; :class:`~dutywatch.errors.NotFound` if there is none."""
+    incident = await lock(conn, incident_id)
+    if incident is None:
+        raise errors.NotFound(f"incident {incident_id} does not exist", id=incident_id)
+    return incident
+
+
+async def replayed(conn: Conn, command_id: UUID | None) -> dict[str, Any] | None:
+    """The result a command with this id gave the first time (``replayed`` true), if any."""
+    if command_id is None:
+        return None
+    recorded = await queries.one(conn, "recorded_command", command_id)
+    if recorded is None:
+        return None
+    first: dict[str, Any] = json.loads(recorded["result"])
+    return {**first, "replayed": True}
+
+
+async def remember(
+    conn: Conn,
+    command_id: UUID | None,
+    *,
+    verb: str,
+    incident_id: int,
+    actor: str,
+    at: datetime,
+    result: dict[str, Any],
+) -> None:
+    """Keep a command's result under its id, so a retried command is answered, not redone."""
+    if command_id is not None:
+        await queries.exec(
+            conn, "record_command", command_id, verb, incident_id, actor, at, json.dumps(result)
+        )
 
 
 async def get(conn: Conn, incident_id: int) -> Incident | None:

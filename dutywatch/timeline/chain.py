@@ -45,7 +45,7 @@ GENESIS: Final = b""
 
 
 class EntryKind(enum.StrEnum):
-    """Mirrors the PostgreSQL enum ``timeline_kind`` (migrations 0001, 0003, 0004)."""
+    """Mirrors the PostgreSQL enum ``timeline_kind`` (migrations 0001, 0003, 0004, 0006, 0008)."""
 
     REPORT_RECEIVED = "report_received"  # a report stage was stored
     INCIDENT_OPENED = "incident_opened"  # the first report of an incident_ref opened it
@@ -68,6 +68,11 @@ class EntryKind(enum.StrEnum):
     ZERO_REPORT_MISSING = "zero_report_missing"  # a subordinate room's zero report is missing
     FORWARDED = "forwarded"  # a report sent to the wrong office was forwarded
     SKIP_LEVEL = "skip_level"  # 越级上报: a leader chose to report directly to an ancestor room
+    CORRECTION = "correction"  # corrects an earlier entry (``body.corrects`` = its seq)
+    INSTRUCTION = "instruction"  # 批示: a leader's instruction on the incident
+    DEADLINE_MET = "deadline_met"  # a statutory reporting clock stopped in time
+    PAGE_DELIVERED = "page_delivered"  # a channel confirmed a page reached its person
+    PAGE_FAILED = "page_failed"  # a channel could not deliver a page, and why
 
 
 class Source(enum.StrEnum):

@@ -79,10 +79,11 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_post("/api/v1/zero-reports", post_zero_report)
     app.router.add_get("/api/v1/orgs", get_orgs)
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
-    from dutywatch.web import handover, policies, rosters
+    from dutywatch.web import handover, policies, record, rosters
 
     handover.setup(app)
     policies.setup(app)
+    record.setup(app)
     rosters.setup(app)
     return app
 
@@ -116,6 +117,12 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         elif exc.http_status >= 500:
             log.exception("request_failed", path=request.path, reason=exc.code, detail=exc.message)
         return problem(exc.http_status, exc.code, exc.message, **exc.fields)
+
+
+def request_source(request: web.Request) -> Source:
+    """``cli`` when the dutywatch command line made the call (it says so), else ``http``:
+    the timeline's record of the channel an action came through."""
+    return Source.CLI if request.headers.get("Dutywatch-Client") == "cli" else Source.HTTP
 
 
 def runtime(request: web.Request) -> Runtime:
@@ -350,7 +357,7 @@ async def _command(request: web.Request, verb: commands.Verb) -> web.Response:
         verb,
         int(request.match_info["id"]),
         actor=who.actor,
-        source=Source.HTTP,
+        source=request_source(request),
         now=rt.clock.now(),
         note=note,
         authorize=authorize,
@@ -390,7 +397,7 @@ async def post_signoff(request: web.Request) -> web.Response:
         rt.settings,
         int(request.match_info["id"]),
         actor=who.actor,
-        source=Source.HTTP,
+        source=request_source(request),
         now=rt.clock.now(),
         report_id=report_id,
         note=note,
@@ -417,7 +424,7 @@ async def post_skip_level(request: web.Request) -> web.Response:
         to=body.to,
         reason=body.reason.strip(),
         actor=who.actor,
-        source=Source.HTTP,
+        source=request_source(request),
         now=rt.clock.now(),
         authorize=authorize,
     )
@@ -443,7 +450,7 @@ async def post_forward(request: web.Request) -> web.Response:
         to=body.to,
         note=body.note.strip() if body.note else None,
         actor=who.actor,
-        source=Source.HTTP,
+        source=request_source(request),
         now=rt.clock.now(),
         authorize=authorize,
     )

@@ -8,8 +8,7 @@ from aiohttp import web
 
 from dutywatch import auth, errors
 from dutywatch.handover import service
-from dutywatch.timeline import Source
-from dutywatch.web.app import ACT_ROLES, READ_ROLES, principal, runtime
+from dutywatch.web.app import ACT_ROLES, READ_ROLES, principal, request_source, runtime
 
 
 def setup(app: web.Application) -> None:
@@ -68,7 +67,7 @@ async def post_handover(request: web.Request) -> web.Response:
         outgoing=_person(who, "handing over"),
         note=note,
         expected_incoming=incoming,
-        source=Source.HTTP,
+        source=request_source(request),
         now=rt.clock.now(),
     )
     rt.scheduler_wake.set()
@@ -89,7 +88,7 @@ async def post_accept(request: web.Request) -> web.Response:
         int(request.match_info["id"]),
         person=_person(who, "taking over"),
         note=note,
-        source=Source.HTTP,
+        source=request_source(request),
         now=rt.clock.now(),
         authorize=authorize,
     )

@@ -72,11 +72,13 @@ async def test_report_is_paged_acknowledged_and_chained(
         "clock_started",
         "alert_opened",
         "acknowledged",
+        "deadline_met",
     ]
-    assert [e["seq"] for e in timeline["entries"]] == list(range(1, 9))
+    assert [e["seq"] for e in timeline["entries"]] == list(range(1, 10))
     # One acknowledgement in the district stops the township's alert (paged there) and the
-    # district's own; the phone-speed report to the district counts as received.
-    assert timeline["entries"][-1]["body"]["orgs"] == ["harbin.daoli.xinyang", "harbin.daoli"]
+    # district's own; the phone-speed report to the district counts as received, in time.
+    assert timeline["entries"][-1]["body"]["target"] == "harbin.daoli"
+    assert timeline["entries"][-2]["body"]["orgs"] == ["harbin.daoli.xinyang", "harbin.daoli"]
     [phone] = await service.sql(
         "SELECT stopped_at FROM report_clocks WHERE incident_id = $1 AND kind = 'phone'",
         incident_id,
