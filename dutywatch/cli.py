@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from dutywatch import __version__, cli_rosters, errors, logs
+from dutywatch import __version__, cli_rosters, cli_tokens, errors, logs
 from dutywatch.clock import SystemClock
 
 UP_PG_PORT = 15432
@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--spread", type=float, default=20.0, help="with --timers: over how many seconds"
     )
     cli_rosters.add_parsers(sub, DEFAULT_DATABASE_URL)
+    cli_tokens.add_parsers(sub, DEFAULT_DATABASE_URL)
     return parser
 
 
@@ -192,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bench": _bench,
         "roster": _roster,
         "oncall": cli_rosters.oncall,
+        "token": cli_tokens.run,
     }[args.command]
     try:
         result: int = asyncio.run(handler(args))

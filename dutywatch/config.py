@@ -35,7 +35,14 @@ class Settings:
     stream_prefix: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8080
-    admin_token: str | None = None
+    #: Secrets are kept out of ``repr`` so a logged Settings never shows them.
+    admin_token: str | None = field(default=None, repr=False)
+    #: The server's key for token hashes (HMAC-SHA256); None stores plain SHA-256.
+    token_key: bytes | None = field(default=None, repr=False)
+    #: Requests per second each token (or, before authentication, each client address) may
+    #: make, and the burst it may save up; over it the answer is 429 with Retry-After.
+    rate_limit: float = 50.0
+    rate_burst: int = 200
     ack_timeouts: Mapping[Grade, timedelta] = field(
         default_factory=lambda: dict(DEFAULT_ACK_TIMEOUTS)
     )
@@ -172,6 +179,25 @@ def _text(_: str, value: str) -> str:
     return value
 
 
+def parse_secret_key(name: str, value: str) -> bytes:
+    if len(value) < 32:
+        raise ConfigurationError(
+            f"{name} must be at least 32 characters of random text, e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    return value.encode("utf-8")
+
+
+def _positive_float(name: str, value: str) -> float:
+    try:
+        parsed = float(value)
+    except ValueError:
+        parsed = 0.0
+    if not parsed > 0:
+        raise ConfigurationError(f"{name} must be a number > 0, got {value!r}")
+    return parsed
+
+
 def _seconds(name: str, value: str) -> timedelta:
     return timedelta(seconds=_parse_positive_int(name, value))
 
@@ -183,6 +209,9 @@ def _days(name: str, value: str) -> timedelta:
 #: Optional variables: the setting each one sets, and how its text is read.
 _OPTIONAL: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "DUTYWATCH_ADMIN_TOKEN": ("admin_token", _text),
+    "DUTYWATCH_TOKEN_KEY": ("token_key", parse_secret_key),
+    "DUTYWATCH_RATE_LIMIT": ("rate_limit", _positive_float),
+    "DUTYWATCH_RATE_BURST": ("rate_burst", _parse_positive_int),
     "DUTYWATCH_SUBJECT_PREFIX": ("subject_prefix", _text),
     "DUTYWATCH_STREAM_PREFIX": ("stream_prefix", _text),
     "DUTYWATCH_ACK_TIMEOUTS": ("ack_timeouts", lambda _, v: _parse_ack_timeouts(v)),
