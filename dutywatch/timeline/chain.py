@@ -45,7 +45,7 @@ GENESIS: Final = b""
 
 
 class EntryKind(enum.StrEnum):
-    """Mirrors the PostgreSQL enum ``timeline_kind`` (migrations 0001, 0003, 0004)."""
+    """Mirrors the PostgreSQL enum ``timeline_kind`` (values added by migrations 0001 to 0009)."""
 
     REPORT_RECEIVED = "report_received"  # a report stage was stored
     INCIDENT_OPENED = "incident_opened"  # the first report of an incident_ref opened it
@@ -68,6 +68,9 @@ class EntryKind(enum.StrEnum):
     ZERO_REPORT_MISSING = "zero_report_missing"  # a subordinate room's zero report is missing
     FORWARDED = "forwarded"  # a report sent to the wrong office was forwarded
     SKIP_LEVEL = "skip_level"  # 越级上报: a leader chose to report directly to an ancestor room
+    PERSONAL_DATA_PURGED = "personal_data_purged"  # Art. 85: the incident's personal data destroyed
+    RETENTION_HELD = "retention_held"  # a hold keeps the personal data past the retention rule
+    RETENTION_RELEASED = "retention_released"  # the hold was lifted; the rule applies again
 
 
 class Source(enum.StrEnum):
