@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -654,31 +654,34 @@ async def _anchor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cli_actor(args: argparse.Namespace) -> str:
-    return f"cli:{args.by or os.environ.get('USER') or 'unknown'}"
-
-
-async def _purge(args: argparse.Namespace) -> int:
+async def _decide(
+    args: argparse.Namespace, decide: Callable[..., Awaitable[dict[str, Any]]], *positional: Any
+) -> dict[str, Any]:
+    """Run a purge or hold decision straight on the database, as ``cli:NAME`` with the reason."""
     from dutywatch import db
-    from dutywatch.config import from_env
-    from dutywatch.timeline import Source, purge
+    from dutywatch.timeline import Source
 
-    url = _database_url(args)
-    # The subject prefix finds the outbox copies of refused reports.
-    settings = from_env(database_url=url, nats_url="nats://unused")
-    pool = await db.create_pool(url, size=1)
+    pool = await db.create_pool(_database_url(args), size=1)
     try:
-        result = await purge.purge(
+        return await decide(
             pool,
-            settings,
-            args.incident,
-            actor=_cli_actor(args),
+            *positional,
+            actor=f"cli:{args.by or os.environ.get('USER') or 'unknown'}",
             reason=args.reason,
             source=Source.CLI,
             now=datetime.now(UTC),
         )
     finally:
         await pool.close()
+
+
+async def _purge(args: argparse.Namespace) -> int:
+    from dutywatch.config import from_env
+    from dutywatch.timeline import purge
+
+    # The subject prefix finds the outbox copies of refused reports.
+    settings = from_env(database_url=_database_url(args), nats_url="nats://unused")
+    result = await _decide(args, purge.purge, settings, args.incident)
     if not result["changed"]:
         print(result["message"])
         return 0
@@ -693,26 +696,16 @@ async def _purge(args: argparse.Namespace) -> int:
 
 
 async def _retention(args: argparse.Namespace) -> int:
-    from dutywatch import db
-    from dutywatch.timeline import Source, purge
+    from functools import partial
 
-    pool = await db.create_pool(_database_url(args), size=1)
-    try:
-        result = await purge.set_hold(
-            pool,
-            args.incident,
-            hold=args.action == "hold",
-            actor=_cli_actor(args),
-            reason=args.reason,
-            source=Source.CLI,
-            now=datetime.now(UTC),
-        )
-    finally:
-        await pool.close()
+    from dutywatch.timeline import purge
+
+    hold = args.action == "hold"
+    result = await _decide(args, partial(purge.set_hold, hold=hold), args.incident)
     if not result["changed"]:
         print(result["message"])
     else:
-        print(f"incident {args.incident}: retention hold {'set' if result['held'] else 'released'}")
+        print(f"incident {args.incident}: retention hold {'set' if hold else 'released'}")
     return 0
 
 

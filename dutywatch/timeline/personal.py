@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any, Final
 
 from dutywatch.timeline.chain import ChainProblem, Entry, EntryKind, personal_digest
@@ -73,15 +72,12 @@ def verify_personal(
 
 @dataclass(frozen=True)
 class RetentionRule:
-    """How long after resolution personal data is kept, per event grade (Art. 85)."""
+    """How many days after resolution personal data is kept, per event grade (Art. 85).
+
+    The retention worker's query (``retention_due``) applies it in PostgreSQL, so a batch
+    holds only incidents that are due."""
 
     days: Mapping[str, int]
-
-    def purge_after(self, grade: str, resolved_at: datetime) -> datetime:
-        return resolved_at + timedelta(days=self.days[grade])
-
-    def due(self, grade: str, resolved_at: datetime | None, now: datetime) -> bool:
-        return resolved_at is not None and now >= self.purge_after(grade, resolved_at)
 
 
 #: Project defaults, in days after resolution: longer for graver events, whose review

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,7 +19,6 @@ from dutywatch.timeline.chain import GENESIS, Entry, EntryKind, Source, personal
 from dutywatch.timeline.personal import (
     DEFAULT_RETENTION,
     PERSONAL_KEYS,
-    RetentionRule,
     scrub_rejected,
     split_personal,
     verify_personal,
@@ -137,15 +136,6 @@ def test_refused_copies_of_the_incidents_reports_are_scrubbed() -> None:
         scrub_rejected(garbled, org="o", incident_ref="r", report_ids=["id-1"], msg_id="id-2")
         is None
     )
-
-
-def test_retention_counts_days_after_resolution() -> None:
-    resolved = AT
-    rule = RetentionRule({"I": 10, "II": 5, "III": 3, "IV": 1})
-    assert not rule.due("IV", None, AT + timedelta(days=400))  # never resolved: kept
-    assert not rule.due("IV", resolved, resolved + timedelta(days=1) - timedelta(seconds=1))
-    assert rule.due("IV", resolved, resolved + timedelta(days=1))
-    assert not rule.due("I", resolved, resolved + timedelta(days=9))
 
 
 def test_retention_setting() -> None:
