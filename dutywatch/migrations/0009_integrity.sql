@@ -21,19 +21,21 @@ CREATE TABLE timeline_anchors (
     created_at  timestamptz NOT NULL
 );
 
-CREATE FUNCTION timeline_anchors_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One refusal for append-only tables from here on (it names the table), instead of one
+-- function per table as in 0001 and 0002.
+CREATE FUNCTION refuse_change_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'timeline_anchors is append-only: % refused', TG_OP
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
         USING ERRCODE = 'insufficient_privilege',
-              HINT = 'Anchors are never changed; run `dutywatch verify` to see what is wrong.';
+              HINT = 'Rows of this table are never changed; run `dutywatch verify`.';
 END;
 $$;
 CREATE TRIGGER timeline_anchors_append_only
     BEFORE UPDATE OR DELETE ON timeline_anchors
-    FOR EACH ROW EXECUTE FUNCTION timeline_anchors_refuse_change();
+    FOR EACH ROW EXECUTE FUNCTION refuse_change_append_only();
 CREATE TRIGGER timeline_anchors_no_truncate
     BEFORE TRUNCATE ON timeline_anchors
-    FOR EACH STATEMENT EXECUTE FUNCTION timeline_anchors_refuse_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change_append_only();
 
 -- Retention holds in force: one per incident. The history (who held, who released, why)
 -- is on the incident's timeline (retention_held / retention_released).
