@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from dutywatch.contracts import Grade
 from dutywatch.deadlines.rules import DEFAULT_FOLLOW_UP, FollowUpRule
 from dutywatch.errors import ConfigurationError
+from dutywatch.timeline.personal import DEFAULT_RETENTION, RetentionRule
 
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 
@@ -62,6 +63,14 @@ class Settings:
     #: What is due is decided by PostgreSQL's clock, so replicas with skewed clocks agree and
     #: none fires early. Tests that move a ManualClock turn this off.
     timers_follow_database_clock: bool = True
+    #: A UTC day is anchored (its chain heads in one digest) this long after it ends, so an
+    #: entry stamped just before midnight that commits just after is still in it.
+    anchor_grace: timedelta = timedelta(minutes=15)
+    #: Days after resolution the personal data of an incident is kept, per grade, before
+    #: the retention worker purges it (Art. 85) unless a hold is set; None turns it off.
+    retention: RetentionRule | None = DEFAULT_RETENTION
+    #: How often the retention worker looks for incidents past the rule.
+    retention_check_interval: timedelta = timedelta(hours=1)
     #: Messages fetched from REPORTS per transaction.
     intake_batch: int = 256
     #: How long a fetch waits for a full batch; short, so low load keeps low latency.
@@ -73,6 +82,8 @@ class Settings:
     run_relay: bool = True
     run_scheduler: bool = True
     run_gap_check: bool = True
+    run_anchors: bool = True
+    run_retention: bool = True
     db_pool_size: int = 10
     json_logs: bool = True
 
@@ -175,6 +186,32 @@ def _parse_follow_up(value: str) -> FollowUpRule | None:
     )
 
 
+#: Longest retention the rule accepts: a century, far below timedelta's range.
+_MAX_RETENTION_DAYS = 36500
+
+
+def _parse_retention(value: str) -> RetentionRule | None:
+    """``I=3650,II=1825,III=1095,IV=365`` (days after resolution; grades left out keep
+    their default), or ``off``."""
+    name = "DUTYWATCH_RETENTION_DAYS"
+    if value.strip().lower() == "off":
+        return None
+    days = dict(DEFAULT_RETENTION.days)
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        grade, sep, count = item.partition("=")
+        grade = grade.strip()
+        if not sep or grade not in days or not count.strip().isdigit():
+            raise ConfigurationError(
+                f"{name} item {item!r}: expected GRADE=DAYS with a grade I-IV and 0 to "
+                f"{_MAX_RETENTION_DAYS} days, e.g. III=1095 (or the whole value off)"
+            )
+        parsed = int(count)
+        if parsed > _MAX_RETENTION_DAYS:
+            raise ConfigurationError(f"{name} item {item!r}: at most {_MAX_RETENTION_DAYS} days")
+        days[grade] = parsed
+    return RetentionRule(days)
+
+
 def _text(_: str, value: str) -> str:
     return value
 
@@ -221,6 +258,8 @@ _OPTIONAL: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "DUTYWATCH_ZERO_REPORT_TZ": ("zero_report_tz", _text),
     "DUTYWATCH_FOLLOW_UP": ("follow_up", lambda _, v: _parse_follow_up(v)),
     "DUTYWATCH_STREAM_REPLICAS": ("stream_replicas", _parse_positive_int),
+    "DUTYWATCH_ANCHOR_GRACE": ("anchor_grace", _seconds),
+    "DUTYWATCH_RETENTION_DAYS": ("retention", lambda _, v: _parse_retention(v)),
 }
 
 

@@ -87,9 +87,10 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_post("/api/v1/zero-reports", post_zero_report)
     app.router.add_get("/api/v1/orgs", get_orgs)
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
-    from dutywatch.web import handover, policies, record, rosters
+    from dutywatch.web import handover, integrity, policies, record, rosters
 
     handover.setup(app)
+    integrity.setup(app)
     policies.setup(app)
     record.setup(app)
     rosters.setup(app)
@@ -377,7 +378,7 @@ async def _command(request: web.Request, verb: commands.Verb) -> web.Response:
     who = await principal(request)
     rt = runtime(request)
     note = None
-    if request.can_read_body:
+    if request.body_exists:
         try:
             payload = await request.json()
         except json.JSONDecodeError:
@@ -410,7 +411,7 @@ async def post_signoff(request: web.Request) -> web.Response:
     who = await principal(request)
     rt = runtime(request)
     note, report_id = None, None
-    if request.can_read_body:
+    if request.body_exists:
         try:
             payload = await request.json()
         except json.JSONDecodeError:

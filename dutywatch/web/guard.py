@@ -116,7 +116,7 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
             "too many failed authentications from this address; wait and check the token",
             retry_after=retry_after(wait),
         )
-    if request.can_read_body and request.path not in RECORDS_REFUSALS:
+    if request.body_exists and request.path not in RECORDS_REFUSALS:
         raw = await request.read()  # aiohttp keeps it for the handler
         try:
             raw.decode("utf-8")
