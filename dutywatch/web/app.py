@@ -11,7 +11,7 @@ import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -45,6 +45,7 @@ RUNTIME = web.AppKey("runtime", Runtime)
 PRINCIPAL_KEY = web.RequestKey("principal", auth.Principal)
 TOKEN_LIMITS = web.AppKey("token_limits", guard.RateLimiter)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_Body = TypeVar("_Body", bound=msgspec.Struct)
 
 READ_ROLES = {auth.Role.OFFICER, auth.Role.LEADER, auth.Role.REVIEWER, auth.Role.OFFICE}
 ACT_ROLES = {auth.Role.OFFICER, auth.Role.LEADER}
@@ -77,13 +78,13 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_get("/metrics", get_metrics)
     app.router.add_post("/api/v1/reports", post_report)
     app.router.add_get("/api/v1/incidents", get_incidents)
-    app.router.add_get("/api/v1/incidents/{id:\\d+}", get_incident)
-    app.router.add_post("/api/v1/incidents/{id:\\d+}/ack", post_ack)
-    app.router.add_post("/api/v1/incidents/{id:\\d+}/resolve", post_resolve)
-    app.router.add_post("/api/v1/incidents/{id:\\d+}/signoff", post_signoff)
-    app.router.add_post("/api/v1/incidents/{id:\\d+}/skip-level", post_skip_level)
-    app.router.add_post("/api/v1/incidents/{id:\\d+}/forward", post_forward)
-    app.router.add_get("/api/v1/incidents/{id:\\d+}/timeline", get_timeline)
+    app.router.add_get("/api/v1/incidents/{id:\\d{1,18}}", get_incident)
+    app.router.add_post("/api/v1/incidents/{id:\\d{1,18}}/ack", post_ack)
+    app.router.add_post("/api/v1/incidents/{id:\\d{1,18}}/resolve", post_resolve)
+    app.router.add_post("/api/v1/incidents/{id:\\d{1,18}}/signoff", post_signoff)
+    app.router.add_post("/api/v1/incidents/{id:\\d{1,18}}/skip-level", post_skip_level)
+    app.router.add_post("/api/v1/incidents/{id:\\d{1,18}}/forward", post_forward)
+    app.router.add_get("/api/v1/incidents/{id:\\d{1,18}}/timeline", get_timeline)
     app.router.add_post("/api/v1/zero-reports", post_zero_report)
     app.router.add_get("/api/v1/orgs", get_orgs)
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
@@ -138,6 +139,23 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if isinstance(exc, errors.RateLimited):
             response.headers["Retry-After"] = str(exc.fields["retry_after"])
         return response
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        # aiohttp's own refusals (no such route, method not allowed, body too large) answer
+        # in the same problem+json shape as ours.
+        code = exc.reason.lower().replace(" ", "_")
+        response = problem(exc.status, code, _HTTP_ADVICE.get(exc.status, exc.reason))
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        return response
+
+
+_HTTP_ADVICE = {
+    404: "no such resource; the routes are listed in contracts/openapi.yaml",
+    405: "this resource does not accept that method; see the Allow header",
+    413: "the body is larger than 1 MiB; no request needs that much",
+}
 
 
 def request_source(request: web.Request) -> Source:
@@ -374,18 +392,29 @@ def alert_json(a: Alert) -> dict[str, Any]:
     }
 
 
+class CommandBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``POST /api/v1/incidents/{id}/ack`` and ``/resolve``: an optional note."""
+
+    note: Annotated[str, Meta(max_length=500)] | None = None
+
+
+class SignOffBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``POST /api/v1/incidents/{id}/signoff``: which written report, and a note."""
+
+    note: Annotated[str, Meta(max_length=500)] | None = None
+    report_id: UUID | None = None
+
+
+async def optional_body(request: web.Request, body_type: type[_Body]) -> _Body:
+    """The body decoded as ``body_type``, or its defaults when there is no body."""
+    raw = await request.read()
+    return decode_as(body_type, raw) if raw.strip() else body_type()
+
+
 async def _command(request: web.Request, verb: commands.Verb) -> web.Response:
     who = await principal(request)
     rt = runtime(request)
-    note = None
-    if request.body_exists:
-        try:
-            payload = await request.json()
-        except json.JSONDecodeError:
-            raise errors.MalformedJson() from None
-        if not isinstance(payload, dict) or not isinstance(payload.get("note", ""), str):
-            raise errors.SchemaViolation("body must be an object with an optional string `note`")
-        note = payload.get("note")
+    note = (await optional_body(request, CommandBody)).note
 
     def authorize(incident: Incident) -> None:
         require_on_incident(who, ACT_ROLES, incident, verb)
@@ -410,23 +439,8 @@ async def post_signoff(request: web.Request) -> web.Response:
     """签发: a leader of the reporting organisation signs the written report off."""
     who = await principal(request)
     rt = runtime(request)
-    note, report_id = None, None
-    if request.body_exists:
-        try:
-            payload = await request.json()
-        except json.JSONDecodeError:
-            raise errors.MalformedJson() from None
-        if not isinstance(payload, dict) or set(payload) - {"note", "report_id"}:
-            raise errors.SchemaViolation(
-                "body must be an object with an optional string `note` and `report_id`"
-            )
-        note = payload.get("note")
-        try:
-            report_id = UUID(payload["report_id"]) if payload.get("report_id") else None
-        except (TypeError, ValueError):
-            raise errors.SchemaViolation("`report_id` must be a UUID", field="report_id") from None
-        if note is not None and not isinstance(note, str):
-            raise errors.SchemaViolation("`note` must be a string", field="note")
+    body = await optional_body(request, SignOffBody)
+    note, report_id = body.note, body.report_id
 
     def authorize(incident: Incident) -> None:
         who.require(SIGN_OFF_ROLES, incident.org_path, "sign off the written report")

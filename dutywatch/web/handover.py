@@ -14,8 +14,8 @@ from dutywatch.web.app import ACT_ROLES, READ_ROLES, principal, request_source, 
 def setup(app: web.Application) -> None:
     app.router.add_post("/api/v1/handovers", post_handover)
     app.router.add_get("/api/v1/handovers", get_handovers)
-    app.router.add_get("/api/v1/handovers/{id:\\d+}", get_handover)
-    app.router.add_post("/api/v1/handovers/{id:\\d+}/accept", post_accept)
+    app.router.add_get("/api/v1/handovers/{id:\\d{1,18}}", get_handover)
+    app.router.add_post("/api/v1/handovers/{id:\\d{1,18}}/accept", post_accept)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

@@ -26,9 +26,9 @@ class ReasonBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_post("/api/v1/incidents/{id:\\d+}/purge", post_purge)
-    app.router.add_post("/api/v1/incidents/{id:\\d+}/retention-hold", post_hold)
-    app.router.add_post("/api/v1/incidents/{id:\\d+}/retention-release", post_release)
+    app.router.add_post("/api/v1/incidents/{id:\\d{1,18}}/purge", post_purge)
+    app.router.add_post("/api/v1/incidents/{id:\\d{1,18}}/retention-hold", post_hold)
+    app.router.add_post("/api/v1/incidents/{id:\\d{1,18}}/retention-release", post_release)
 
 
 async def post_purge(request: web.Request) -> web.Response:

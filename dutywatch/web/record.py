@@ -24,8 +24,8 @@ NOTE_ROLES = ACT_ROLES
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_post("/api/v1/incidents/{id:\\d+}/notes", post_note)
-    app.router.add_post("/api/v1/incidents/{id:\\d+}/instructions", post_instruction)
+    app.router.add_post("/api/v1/incidents/{id:\\d{1,18}}/notes", post_note)
+    app.router.add_post("/api/v1/incidents/{id:\\d{1,18}}/instructions", post_instruction)
     app.router.add_post("/api/v1/receipts", post_receipts)
 
 
