@@ -53,6 +53,7 @@ async def test_no_5xx_and_every_answer_matches_the_document(
         "1",
         "--report-dir",
         str(tmp_path),
+        cwd=tmp_path,  # its cache goes there, not into the checkout
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
