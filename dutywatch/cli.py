@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from dutywatch import __version__, cli_rosters, errors, logs
+from dutywatch import __version__, cli_exports, cli_rosters, errors, logs
 from dutywatch.clock import SystemClock
 
 UP_PG_PORT = 15432
@@ -97,13 +97,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser(
         "verify",
-        help="check every timeline chain; exit 1 naming each altered entry",
+        help="check every timeline chain (or an export file); exit 1 naming each problem",
+        description="Check every incident's timeline chain in the database, or with "
+        "--export FILE an export: a JSON export's chain is recomputed from the file (and "
+        "personal data checked against its digests); every export's stated head must still "
+        "be in the record at its entry. A record that has moved on since is reported, "
+        "not counted as a problem.",
     )
     verify.add_argument(
         "--database-url",
         default=None,
         help=f"default $DUTYWATCH_DATABASE_URL or {DEFAULT_DATABASE_URL}",
     )
+    cli_exports.add_verify_arguments(verify)
+    cli_exports.add_export_parser(sub, DEFAULT_DATABASE_URL, DEFAULT_HTTP_URL)
 
     bench = sub.add_parser(
         "bench",
@@ -190,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ack": _ack,
         "policy": _policy,
         "verify": _verify,
+        "export": cli_exports.export,
         "bench": _bench,
         "roster": _roster,
         "oncall": cli_rosters.oncall,
@@ -554,6 +562,9 @@ async def _verify(args: argparse.Namespace) -> int:
     import asyncpg
 
     from dutywatch.timeline.store import verify_all
+
+    if args.export:
+        return await cli_exports.verify_export(args, DEFAULT_DATABASE_URL)
 
     url = args.database_url or os.environ.get("DUTYWATCH_DATABASE_URL") or DEFAULT_DATABASE_URL
     conn = await asyncpg.connect(url)

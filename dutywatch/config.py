@@ -68,6 +68,8 @@ class Settings:
     run_gap_check: bool = True
     db_pool_size: int = 10
     json_logs: bool = True
+    #: A CJK TrueType font embedded in PDF exports; None: reportlab's built-in STSong-Light.
+    pdf_font: str | None = None
 
     def __post_init__(self) -> None:
         if not _PREFIX_RE.match(self.subject_prefix):
@@ -192,6 +194,7 @@ _OPTIONAL: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "DUTYWATCH_ZERO_REPORT_TZ": ("zero_report_tz", _text),
     "DUTYWATCH_FOLLOW_UP": ("follow_up", lambda _, v: _parse_follow_up(v)),
     "DUTYWATCH_STREAM_REPLICAS": ("stream_replicas", _parse_positive_int),
+    "DUTYWATCH_PDF_FONT": ("pdf_font", _text),
 }
 
 
