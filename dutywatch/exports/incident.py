@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -209,8 +210,8 @@ def _value_text(  # noqa: PLR0911 - one return per kind of value reads best
     if value is None:
         return ""
     if isinstance(value, bool):
-        return t("yes" if value else "no", lang)
-    if isinstance(value, int | float) and key.endswith("_s"):
+        return t("value.yes" if value else "value.no", lang)
+    if isinstance(value, int | float) and key.endswith("_s") and math.isfinite(value):
         return duration_text(float(value), lang)
     if isinstance(value, str):
         if key.endswith("_at"):
@@ -218,12 +219,21 @@ def _value_text(  # noqa: PLR0911 - one return per kind of value reads best
                 return local_time(datetime.fromisoformat(value), zone)
             except ValueError:
                 return value
-        for namespace in ("role", "reason", "stage", "category", "clock", "state", "status"):
+        for namespace in (
+            "role",
+            "reason",
+            "stage",
+            "category",
+            "clock",
+            "state",
+            "status",
+            "grade",
+        ):
             if key == namespace or (namespace == "clock" and key == "kind"):
                 return t_or(f"{namespace}.{value}", lang, value)
         if key == "person_id":
             return actor_text(f"person:{value}", people)
-        if key == "by":
+        if key == "by" or value.startswith("person:"):
             return actor_text(value, people)
         return value if len(value) <= _MAX_VALUE else value[:_MAX_VALUE] + "…"
     if isinstance(value, list):
@@ -256,6 +266,8 @@ def entry_summary(
     values = {key: _value_text(key, value, lang, zone, people) for key, value in body.items()}
     if "person_id" in body:
         values["person"] = values["person_id"]
+    if kind == "reminder_sent" and isinstance(body.get("to"), list):
+        values["to"] = _value_text("to", [f"person:{p}" for p in body["to"]], lang, zone, people)
     if values.get("note"):
         values["note"] = f"「{values['note']}」" if lang == "zh" else f"“{values['note']}”"
     key = f"summary.{kind}"
@@ -400,7 +412,12 @@ def export_csv(record: IncidentRecord, lang: Lang) -> str:
                 str(entry.kind),
                 entry.actor,
                 str(entry.source),
-                entry_summary(str(entry.kind), entry.body, lang, record.zone, record.people),
+                # one physical line per entry, even for a note written over several lines
+                " ".join(
+                    entry_summary(
+                        str(entry.kind), entry.body, lang, record.zone, record.people
+                    ).split()
+                ),
                 personal_state(entry, record.personal),
                 entry.prev_hash.hex(),
                 entry.hash.hex(),
@@ -465,7 +482,7 @@ def report_view(record: IncidentRecord, lang: Lang) -> ReportView:
         (t("field.category", lang), t_or(f"category.{i.category}", lang, str(i.category))),
         (t("field.state", lang), t_or(f"state.{i.state}", lang, str(i.state))),
         (t("field.status", lang), t_or(f"status.{i.status}", lang, str(i.status))),
-        (t("field.sensitive", lang), t("yes" if i.sensitive else "no", lang)),
+        (t("field.sensitive", lang), t("value.yes" if i.sensitive else "value.no", lang)),
         (t("field.incident_ref", lang), i.incident_ref),
         (t("field.occurred_at", lang), when(i.occurred_at)),
         (t("field.learned_at", lang), when(i.learned_at)),
@@ -571,7 +588,7 @@ def report_view(record: IncidentRecord, lang: Lang) -> ReportView:
                         clock=label,
                         due=local_time(clock.due_at, zone),
                     )
-                    + (f" ({t('outstanding', lang)})" if clock.stopped_at is None else ""),
+                    + (f" ({t('late.outstanding', lang)})" if clock.stopped_at is None else ""),
                 )
             )
 

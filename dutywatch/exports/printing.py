@@ -127,8 +127,8 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
         "en": "incident {incident} · entry {seq} · head {head} · made {made}",
     },
     # values
-    "yes": {"zh": "是", "en": "yes"},
-    "no": {"zh": "否", "en": "no"},
+    "value.yes": {"zh": "是", "en": "yes"},
+    "value.no": {"zh": "否", "en": "no"},
     "grade.I": {"zh": "I 级（特别重大）", "en": "I (extremely serious)"},
     "grade.II": {"zh": "II 级（重大）", "en": "II (serious)"},
     "grade.III": {"zh": "III 级（较大）", "en": "III (major)"},
@@ -171,7 +171,7 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "clock.written": {"zh": "书面报告", "en": "written"},
     "personal.present": {"zh": "含个人信息（另存）", "en": "personal data kept apart"},
     "personal.purged": {"zh": "个人信息已销毁", "en": "personal data purged"},
-    "outstanding": {"zh": "仍未报", "en": "still outstanding"},
+    "late.outstanding": {"zh": "仍未报", "en": "still outstanding"},
     # timeline entry kinds
     "kind.report_received": {"zh": "收到报告", "en": "report received"},
     "kind.incident_opened": {"zh": "事件立案", "en": "incident opened"},
@@ -197,8 +197,8 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "kind.personal_data_purged": {"zh": "个人信息销毁", "en": "personal data purged"},
     # summaries of the kinds known today; any other kind is shown field by field
     "summary.report_received": {
-        "zh": "{stage}：{title}（{grade}）",
-        "en": "{stage}: {title} (grade {grade})",
+        "zh": "{stage}：{title}，{grade}",
+        "en": "{stage}: {title}, grade {grade}",
     },
     "summary.incident_opened": {"zh": "{grade}，{category}", "en": "grade {grade}, {category}"},
     "summary.first_report_missing": {
