@@ -739,6 +739,7 @@ EXPECTED_OPERATIONS = {
     ("/api/v1/incidents/{id}/skip-level", "post"),
     ("/api/v1/incidents/{id}/forward", "post"),
     ("/api/v1/incidents/{id}/timeline", "get"),
+    ("/api/v1/incidents/{id}/export", "get"),
     ("/api/v1/zero-reports", "post"),
     ("/api/v1/policies", "post"),
     ("/api/v1/policies", "get"),
@@ -841,6 +842,17 @@ def test_openapi_incident_and_timeline_match_the_code() -> None:
     (fmt,) = (p for p in timeline["parameters"] if p["name"] == "format")
     assert fmt["schema"]["enum"] == ["json", "csv"]
     assert set(timeline["responses"]["200"]["content"]) == {"application/json", "text/csv"}
+
+
+def test_openapi_export_matches_the_code() -> None:
+    from dutywatch import exports
+    from dutywatch.exports.printing import LANGS
+
+    operation = _operations()[("/api/v1/incidents/{id}/export", "get")]
+    parameters = {p["name"]: p["schema"] for p in operation["parameters"]}
+    assert parameters["format"]["enum"] == list(exports.FORMATS)
+    assert parameters["lang"]["enum"] == list(LANGS)
+    assert set(operation["responses"]["200"]["content"]) == set(exports.CONTENT_TYPES.values())
 
 
 def test_openapi_lists_exactly_the_roster_routes_the_app_serves() -> None:
