@@ -345,3 +345,64 @@ def test_response_times_count_from_opening_and_report_up_is_a_parent_phone_clock
     assert times.to_resolve == timedelta(hours=2)
     nothing = response_times(_incident(), entries, [])
     assert (nothing.to_ack, nothing.to_report_up, nothing.report_up_owed) == (None, None, False)
+
+
+def test_a_configured_truetype_font_is_embedded_and_a_bad_one_is_refused(
+    tmp_path: Any,
+) -> None:
+    from pathlib import Path
+
+    import pypdf
+    import reportlab
+
+    from dutywatch import errors
+    from dutywatch.exports.incident import export_pdf
+
+    entries, personal = _chain([{"text": "Gas leak"}])
+    record = _record(entries, personal)
+    default = pypdf.PdfReader(io.BytesIO(export_pdf(record, "zh")))
+    fonts = {f["/BaseFont"] for f in default.pages[0]["/Resources"]["/Font"].values()}
+    assert "/STSong-Light" in fonts  # (reportlab also names Helvetica, its initial font)
+
+    # Any TrueType font file works the same way; reportlab ships Vera (a CJK font is what a
+    # deployment would name).
+    vera = str(Path(reportlab.__file__).parent / "fonts" / "Vera.ttf")
+    embedded = pypdf.PdfReader(io.BytesIO(export_pdf(record, "en", font_path=vera)))
+    [font] = [
+        f.get_object()
+        for f in embedded.pages[0]["/Resources"]["/Font"].values()
+        if f.get_object()["/BaseFont"] != "/Helvetica"
+    ]
+    assert "/FontFile2" in font["/FontDescriptor"]  # the font file is inside
+    assert "Gas leak" in embedded.pages[0].extract_text()
+
+    not_a_font = tmp_path / "font.ttf"
+    not_a_font.write_bytes(b"not a font")
+    with pytest.raises(errors.ConfigurationError, match="DUTYWATCH_PDF_FONT"):
+        export_pdf(record, "zh", font_path=str(not_a_font))
+
+
+def test_verify_export_without_a_database(tmp_path: Any, capsys: Any) -> None:
+    """The JSON export checks alone; the others need the database and say so."""
+    import socket
+
+    from dutywatch import cli
+
+    entries, personal = _chain([{"text": "a"}, {"text": "b"}])
+    record = _record(entries, personal)
+    (tmp_path / "x.json").write_bytes(export_json(record))
+    (tmp_path / "x.csv").write_text(export_csv(record, "en"), encoding="utf-8")
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"postgresql://nobody@127.0.0.1:{probe.getsockname()[1]}/none"
+
+    assert cli.main(["verify", "--export", str(tmp_path / "x.json"), "--offline"]) == 0
+    out = capsys.readouterr().out
+    assert "OK: the file's chain of 2 entries recomputes to the stated head" in out
+
+    named = ["--database-url", closed]
+    assert cli.main(["verify", "--export", str(tmp_path / "x.csv"), *named]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the database to check the stated head" in err
+    assert cli.main(["verify", "--export", str(tmp_path / "x.csv"), "--offline"]) == 2
+    assert "can only be checked against the database" in capsys.readouterr().err
