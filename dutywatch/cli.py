@@ -394,13 +394,19 @@ async def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _ack(args: argparse.Namespace) -> int:
-    import aiohttp
-
+def http_target(args: argparse.Namespace) -> tuple[str, str]:
+    """The API URL and token of a command that calls HTTP (--url, --token, or environment)."""
     url = args.url or os.environ.get("DUTYWATCH_URL") or DEFAULT_HTTP_URL
     token = args.token or os.environ.get("DUTYWATCH_TOKEN")
     if not token:
         raise errors.ConfigurationError("set DUTYWATCH_TOKEN or pass --token")
+    return url, token
+
+
+async def _ack(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    url, token = http_target(args)
     body = {"note": args.note} if args.note else {}
     async with (
         aiohttp.ClientSession() as session,
@@ -423,10 +429,7 @@ async def _http(args: argparse.Namespace, method: str, path: str, **kwargs: Any)
     """Call the HTTP API with the command's --url and --token; (status, decoded body)."""
     import aiohttp
 
-    url = args.url or os.environ.get("DUTYWATCH_URL") or DEFAULT_HTTP_URL
-    token = args.token or os.environ.get("DUTYWATCH_TOKEN")
-    if not token:
-        raise errors.ConfigurationError("set DUTYWATCH_TOKEN or pass --token")
+    url, token = http_target(args)
     async with (
         aiohttp.ClientSession() as session,
         session.request(

@@ -59,9 +59,7 @@ def add_export_parser(sub: Any, default_database_url: str, default_http_url: str
         default=None,
         help="ask the HTTP API with this token (or $DUTYWATCH_TOKEN with --url)",
     )
-    export.set_defaults(
-        default_database_url=default_database_url, default_http_url=default_http_url
-    )
+    export.set_defaults(default_database_url=default_database_url)
 
 
 def add_verify_arguments(verify: Any) -> None:
@@ -121,10 +119,9 @@ async def _export_from_database(args: argparse.Namespace) -> tuple[str, bytes]:
 async def _export_over_http(args: argparse.Namespace) -> tuple[str, bytes]:
     import aiohttp
 
-    url = args.url or os.environ.get("DUTYWATCH_URL") or args.default_http_url
-    token = args.token or os.environ.get("DUTYWATCH_TOKEN")
-    if not token:
-        raise errors.ConfigurationError("set DUTYWATCH_TOKEN or pass --token")
+    from dutywatch.cli import http_target
+
+    url, token = http_target(args)
     async with (
         aiohttp.ClientSession() as session,
         session.get(

@@ -82,16 +82,19 @@ class StatedHead:
         )
 
     @classmethod
+    def parse(cls, incident_id: Any, seq: Any, head: Any, made_at: Any) -> StatedHead:
+        """From the text an export states it in; ValueError/TypeError when malformed."""
+        return cls(
+            incident_id=int(incident_id),
+            seq=int(seq),
+            head=bytes.fromhex(head),
+            made_at=datetime.fromisoformat(made_at),
+        )
+
+    @classmethod
     def find(cls, text: str) -> StatedHead | None:
         match = _MARKER.search(text)
-        if match is None:
-            return None
-        return cls(
-            incident_id=int(match[1]),
-            seq=int(match[2]),
-            head=bytes.fromhex(match[3]),
-            made_at=datetime.fromisoformat(match[4]),
-        )
+        return cls.parse(*match.groups()) if match else None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -559,38 +562,7 @@ def report_view(record: IncidentRecord, lang: Lang) -> ReportView:
         for e, row in zip(record.entries, timeline, strict=True)
         if row.late
     ]
-    for clock in record.clocks:
-        label = t_or(f"clock.{clock.kind}", lang, str(clock.kind))
-        if clock.stopped_at is not None and clock.stopped_at > clock.due_at:
-            late.append(
-                (
-                    local_time(clock.stopped_at, zone),
-                    label,
-                    t(
-                        "late.clock_late",
-                        lang,
-                        target=clock.target,
-                        clock=label,
-                        stopped=local_time(clock.stopped_at, zone),
-                        late=duration_text(clock.stopped_at - clock.due_at, lang),
-                    ),
-                )
-            )
-        elif clock.missed_at is not None:
-            late.append(
-                (
-                    local_time(clock.missed_at, zone),
-                    label,
-                    t(
-                        "late.clock_missed",
-                        lang,
-                        target=clock.target,
-                        clock=label,
-                        due=local_time(clock.due_at, zone),
-                    )
-                    + (f" ({t('late.outstanding', lang)})" if clock.stopped_at is None else ""),
-                )
-            )
+    late += [row for clock in record.clocks if (row := _late_clock(clock, lang, zone))]
 
     head = record.head
     made = local_time(head.made_at, zone)
@@ -627,6 +599,35 @@ def report_view(record: IncidentRecord, lang: Lang) -> ReportView:
         marker=head.marker(),
         head=head,
     )
+
+
+def _late_clock(clock: Clock, lang: Lang, zone: ZoneInfo) -> tuple[str, str, str] | None:
+    """A clock reported late or missed, as a row of the late items; None if it was not."""
+    label = t_or(f"clock.{clock.kind}", lang, str(clock.kind))
+    if clock.stopped_at is not None and clock.stopped_at > clock.due_at:
+        at = clock.stopped_at
+        text = t(
+            "late.clock_late",
+            lang,
+            target=clock.target,
+            clock=label,
+            stopped=local_time(clock.stopped_at, zone),
+            late=duration_text(clock.stopped_at - clock.due_at, lang),
+        )
+    elif clock.missed_at is not None:
+        at = clock.missed_at
+        text = t(
+            "late.clock_missed",
+            lang,
+            target=clock.target,
+            clock=label,
+            due=local_time(clock.due_at, zone),
+        )
+        if clock.stopped_at is None:
+            text += f" ({t('late.outstanding', lang)})"
+    else:
+        return None
+    return local_time(at, zone), label, text
 
 
 def _duration_or(value: timedelta | None, lang: Lang) -> str:

@@ -115,11 +115,8 @@ def _read_json(data: bytes) -> ExportFile:
         return found
     try:
         stated = document["export"]
-        found.head = StatedHead(
-            incident_id=int(stated["incident_id"]),
-            seq=int(stated["seq"]),
-            head=bytes.fromhex(stated["head"]),
-            made_at=datetime.fromisoformat(stated["made_at"]),
+        found.head = StatedHead.parse(
+            stated["incident_id"], stated["seq"], stated["head"], stated["made_at"]
         )
     except (KeyError, TypeError, ValueError) as exc:
         found.findings.append(Finding("problem", f"the `export` section is malformed ({exc})"))
@@ -266,11 +263,8 @@ def _read_csv(data: bytes) -> ExportFile:
             previous = digest
             found.listed.append((seq, digest))
         last = rows[-1]
-        found.head = StatedHead(
-            incident_id=int(last["incident_id"]),
-            seq=int(last["seq"]),
-            head=bytes.fromhex(last["hash"]),
-            made_at=datetime.fromisoformat(last["exported_at"]),
+        found.head = StatedHead.parse(
+            last["incident_id"], last["seq"], last["hash"], last["exported_at"]
         )
     except (KeyError, TypeError, ValueError) as exc:
         found.findings.append(Finding("problem", f"a line is malformed ({exc})"))

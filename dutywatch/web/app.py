@@ -227,14 +227,20 @@ def require_on_incident(
     who.require_any(allowed, [incident.org_path, incident.responsible_org], action)
 
 
-async def _visible_incident(request: web.Request, who: auth.Principal) -> Incident:
+async def visible_incident(
+    request: web.Request,
+    who: auth.Principal,
+    roles: set[auth.Role] = READ_ROLES,
+    action: str = "read incident",
+) -> Incident:
+    """The incident of the route's ``{id}``, if ``who`` (in one of ``roles``) may see it."""
     rt = runtime(request)
     incident_id = int(request.match_info["id"])
     async with rt.pool.acquire() as conn:
         incident = await incidents.get(conn, incident_id)
     if incident is None:
         raise errors.NotFound(f"incident {incident_id} does not exist")
-    require_on_incident(who, READ_ROLES, incident, "read incident")
+    require_on_incident(who, roles, incident, action)
     return incident
 
 
@@ -259,7 +265,7 @@ async def get_incidents(request: web.Request) -> web.Response:
 
 async def get_incident(request: web.Request) -> web.Response:
     who = await principal(request)
-    incident = await _visible_incident(request, who)
+    incident = await visible_incident(request, who)
     rt = runtime(request)
     async with rt.pool.acquire() as conn:
         reports = await incidents.reports_of(conn, incident.id)
@@ -422,7 +428,7 @@ TIMELINE_COLUMNS = ["seq", "at", "kind", "actor", "source", "body", "prev_hash",
 
 async def get_timeline(request: web.Request) -> web.Response:
     who = await principal(request)
-    incident = await _visible_incident(request, who)
+    incident = await visible_incident(request, who)
     rt = runtime(request)
     async with rt.pool.acquire() as conn:
         entries = await entries_of(conn, incident.id)

@@ -7,11 +7,10 @@ import asyncio
 import structlog
 from aiohttp import web
 
-from dutywatch import auth, errors, exports
+from dutywatch import auth, exports
 from dutywatch.exports import printing
 from dutywatch.exports import store as export_store
-from dutywatch.incidents import store as incidents
-from dutywatch.web.app import principal, require_on_incident, runtime
+from dutywatch.web.app import principal, runtime, visible_incident
 
 log = structlog.get_logger(__name__)
 
@@ -28,13 +27,10 @@ async def get_export(request: web.Request) -> web.Response:
     who = await principal(request)
     fmt = exports.format_of(request.query.get("format"))
     lang = printing.lang_of(request.query.get("lang"))
+    incident = await visible_incident(request, who, EXPORT_ROLES, "export incident")
     rt = runtime(request)
-    incident_id = int(request.match_info["id"])
+    incident_id = incident.id
     async with rt.pool.acquire() as conn:
-        incident = await incidents.get(conn, incident_id)
-        if incident is None:
-            raise errors.NotFound(f"incident {incident_id} does not exist")
-        require_on_incident(who, EXPORT_ROLES, incident, "export incident")
         record = await export_store.load(conn, incident_id, now=rt.clock.now())
     # Rendering a long PDF takes a while: off the event loop.
     rendered = await asyncio.to_thread(
