@@ -194,7 +194,7 @@ _OPTIONAL: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "DUTYWATCH_ZERO_REPORT_TZ": ("zero_report_tz", _text),
     "DUTYWATCH_FOLLOW_UP": ("follow_up", lambda _, v: _parse_follow_up(v)),
     "DUTYWATCH_STREAM_REPLICAS": ("stream_replicas", _parse_positive_int),
-    "DUTYWATCH_PDF_FONT": ("pdf_font", _text),
+    "DUTYWATCH_PDF_FONT": ("pdf_font", lambda _, v: v or None),  # empty: the built-in font
 }
 
 

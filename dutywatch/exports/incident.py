@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 from dutywatch.deadlines.rules import Clock
 from dutywatch.deadlines.table import ReportKind
 from dutywatch.escalation.alerts import Alert
@@ -39,7 +41,7 @@ from dutywatch.exports.printing import (
 )
 from dutywatch.incidents.rules import Incident
 from dutywatch.rosters.rules import ancestors
-from dutywatch.timeline.chain import Entry, EntryKind
+from dutywatch.timeline.chain import Entry, EntryKind, canonical_bytes
 
 SCHEMA: Final = "dutywatch.incident_export.v1"
 #: Entry kinds shown as late or missed (highlighted, and listed under "late items").
@@ -301,29 +303,27 @@ def personal_state(entry: Entry, personal: Mapping[int, Personal]) -> str:
 # JSON
 
 
-def _time(value: datetime) -> str:
-    """The exact text of a time as the chain hashes it (see ``chain.canonical_bytes``)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
 def entry_json(entry: Entry, personal: Mapping[int, Personal]) -> dict[str, Any]:
-    """An entry with every field its hash covers, in the chain's own text form."""
-    document: dict[str, Any] = {
-        "incident_id": entry.incident_id,
-        "seq": entry.seq,
-        "kind": str(entry.kind),
-        "at": _time(entry.at),
-        "actor": entry.actor,
-        "source": str(entry.source),
-        "body": dict(entry.body),
-        "personal_digest": entry.personal_digest.hex() if entry.personal_digest else None,
-        "prev_hash": entry.prev_hash.hex(),
-        "hash": entry.hash.hex(),
-    }
+    """An entry with every field its hash covers exactly as the chain encodes them (decoded
+    from :func:`~dutywatch.timeline.chain.canonical_bytes` itself), and its hash."""
+    document: dict[str, Any] = msgspec.json.decode(
+        canonical_bytes(
+            incident_id=entry.incident_id,
+            seq=entry.seq,
+            kind=entry.kind,
+            at=entry.at,
+            actor=entry.actor,
+            source=entry.source,
+            body=entry.body,
+            personal_digest=entry.personal_digest,
+            prev_hash=entry.prev_hash,
+        )
+    )
+    document["hash"] = entry.hash.hex()
     state = personal_state(entry, personal)
     if state == "present":
         row = personal[entry.seq]
