@@ -296,7 +296,8 @@ def personal_state(entry: Entry, personal: Mapping[int, Personal]) -> str:
     if entry.personal_digest is None:
         return ""
     row = personal.get(entry.seq)
-    return "present" if row is not None and row.data is not None else "purged"
+    present = row is not None and row.salt is not None and row.data is not None
+    return "present" if present else "purged"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,8 +328,8 @@ def entry_json(entry: Entry, personal: Mapping[int, Personal]) -> dict[str, Any]
     state = personal_state(entry, personal)
     if state == "present":
         row = personal[entry.seq]
-        assert row.salt is not None  # present data always has its salt
-        document["personal"] = {"state": "present", "salt": row.salt.hex(), "data": row.data}
+        salt = row.salt or b""  # present means salt and data are both there
+        document["personal"] = {"state": "present", "salt": salt.hex(), "data": row.data}
     elif state == "purged":
         document["personal"] = {"state": "purged"}
     return document
@@ -679,7 +680,7 @@ def export_pdf(record: IncidentRecord, lang: Lang, *, font_path: str | None = No
             t("col.summary", lang),
         ],
         [[str(r.seq), r.time, r.kind, r.actor, r.source, r.summary] for r in view.timeline],
-        widths=(0.05, 0.14, 0.12, 0.16, 0.08, 0.45),
+        widths=(0.055, 0.115, 0.105, 0.17, 0.09, 0.465),
         highlight=[n for n, r in enumerate(view.timeline) if r.late],
     )
     doc.heading(t("section.late", lang))
