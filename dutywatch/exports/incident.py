@@ -680,7 +680,7 @@ def export_pdf(record: IncidentRecord, lang: Lang, *, font_path: str | None = No
             t("col.summary", lang),
         ],
         [[str(r.seq), r.time, r.kind, r.actor, r.source, r.summary] for r in view.timeline],
-        widths=(0.055, 0.115, 0.105, 0.17, 0.09, 0.465),
+        widths=(0.05, 0.11, 0.14, 0.16, 0.085, 0.455),
         highlight=[n for n, r in enumerate(view.timeline) if r.late],
     )
     doc.heading(t("section.late", lang))
