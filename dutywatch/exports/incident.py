@@ -41,7 +41,7 @@ from dutywatch.exports.printing import (
 )
 from dutywatch.incidents.rules import Incident
 from dutywatch.rosters.rules import ancestors
-from dutywatch.timeline.chain import Entry, EntryKind, canonical_bytes
+from dutywatch.timeline.chain import Entry, EntryKind, entry_bytes
 
 SCHEMA: Final = "dutywatch.incident_export.v1"
 #: Entry kinds shown as late or missed (highlighted, and listed under "late items").
@@ -310,20 +310,8 @@ def _iso(value: datetime | None) -> str | None:
 
 def entry_json(entry: Entry, personal: Mapping[int, Personal]) -> dict[str, Any]:
     """An entry with every field its hash covers exactly as the chain encodes them (decoded
-    from :func:`~dutywatch.timeline.chain.canonical_bytes` itself), and its hash."""
-    document: dict[str, Any] = msgspec.json.decode(
-        canonical_bytes(
-            incident_id=entry.incident_id,
-            seq=entry.seq,
-            kind=entry.kind,
-            at=entry.at,
-            actor=entry.actor,
-            source=entry.source,
-            body=entry.body,
-            personal_digest=entry.personal_digest,
-            prev_hash=entry.prev_hash,
-        )
-    )
+    from :func:`~dutywatch.timeline.chain.entry_bytes` itself), and its hash."""
+    document: dict[str, Any] = msgspec.json.decode(entry_bytes(entry))
     document["hash"] = entry.hash.hex()
     state = personal_state(entry, personal)
     if state == "present":
