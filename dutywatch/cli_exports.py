@@ -32,8 +32,12 @@ def add_export_parser(sub: Any, default_database_url: str, default_http_url: str
         "made from. Reads the database directly unless --token or --url is given.",
     )
     export.add_argument("incident_id", type=int)
-    export.add_argument("--format", choices=["json", "csv", "html", "pdf"], default="pdf")
-    export.add_argument("--lang", choices=["zh", "en"], default="zh")
+    export.add_argument(
+        "--format", choices=["json", "csv", "html", "pdf"], default="pdf", help="default pdf"
+    )
+    export.add_argument(
+        "--lang", choices=["zh", "en"], default="zh", help="labels in 简体中文 (default) or English"
+    )
     export.add_argument(
         "-o",
         "--output",
