@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from dutywatch import __version__, cli_rosters, cli_tokens, errors, logs
+from dutywatch import __version__, cli_exports, cli_rosters, cli_tokens, errors, logs
 from dutywatch.clock import SystemClock
 
 UP_PG_PORT = 15432
@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_policy_parser(sub)
 
     _add_integrity_parsers(sub)
+    cli_exports.add_export_parser(sub, DEFAULT_DATABASE_URL, DEFAULT_HTTP_URL)
 
     bench = sub.add_parser(
         "bench",
@@ -128,9 +129,15 @@ def _add_integrity_parsers(sub: Any) -> None:
     """verify, anchor, purge and retention: straight to PostgreSQL, like the service."""
     verify = sub.add_parser(
         "verify",
-        help="check every timeline chain, its personal data and the daily anchors; "
-        "exit 1 naming each problem",
+        help="check every timeline chain, its personal data and the daily anchors (or an "
+        "export file); exit 1 naming each problem",
+        description="Check every incident's timeline chain, the personal data still held "
+        "against its digests, and the daily anchors; or with --export FILE an export: a JSON "
+        "export's chain is recomputed from the file (and personal data checked against its "
+        "digests); every export's stated head must still be in the record at its entry. A "
+        "record that has moved on since is reported, not counted as a problem.",
     )
+    cli_exports.add_verify_arguments(verify)
     anchor = sub.add_parser(
         "anchor",
         help="anchor every complete UTC day not anchored yet (the worker does this daily)",
@@ -234,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "anchor": _anchor,
         "purge": _purge,
         "retention": _retention,
+        "export": cli_exports.export,
         "bench": _bench,
         "roster": _roster,
         "oncall": cli_rosters.oncall,
@@ -474,6 +482,15 @@ def _add_http_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", default=None, help="default $DUTYWATCH_TOKEN")
 
 
+def http_target(args: argparse.Namespace) -> tuple[str, str]:
+    """The API URL and token of a command that calls HTTP (--url, --token, or environment)."""
+    url = args.url or os.environ.get("DUTYWATCH_URL") or DEFAULT_HTTP_URL
+    token = args.token or os.environ.get("DUTYWATCH_TOKEN")
+    if not token:
+        raise errors.ConfigurationError("set DUTYWATCH_TOKEN or pass --token")
+    return url, token
+
+
 async def _ack(args: argparse.Namespace) -> int:
     return await _command(args, "ack", "acknowledged")
 
@@ -549,10 +566,7 @@ async def _http(args: argparse.Namespace, method: str, path: str, **kwargs: Any)
     """Call the HTTP API with the command's --url and --token; (status, decoded body)."""
     import aiohttp
 
-    url = args.url or os.environ.get("DUTYWATCH_URL") or DEFAULT_HTTP_URL
-    token = args.token or os.environ.get("DUTYWATCH_TOKEN")
-    if not token:
-        raise errors.ConfigurationError("set DUTYWATCH_TOKEN or pass --token")
+    url, token = http_target(args)
     async with (
         aiohttp.ClientSession() as session,
         session.request(
@@ -696,6 +710,9 @@ async def _verify(args: argparse.Namespace) -> int:
     import asyncpg
 
     from dutywatch.timeline.store import verify_everything
+
+    if args.export:
+        return await cli_exports.verify_export(args, DEFAULT_DATABASE_URL)
 
     conn = await asyncpg.connect(_database_url(args))
     try:

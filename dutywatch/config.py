@@ -86,6 +86,8 @@ class Settings:
     run_retention: bool = True
     db_pool_size: int = 10
     json_logs: bool = True
+    #: A CJK TrueType font embedded in PDF exports; None: reportlab's built-in STSong-Light.
+    pdf_font: str | None = None
 
     def __post_init__(self) -> None:
         if not _PREFIX_RE.match(self.subject_prefix):
@@ -260,6 +262,7 @@ _OPTIONAL: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "DUTYWATCH_STREAM_REPLICAS": ("stream_replicas", _parse_positive_int),
     "DUTYWATCH_ANCHOR_GRACE": ("anchor_grace", _seconds),
     "DUTYWATCH_RETENTION_DAYS": ("retention", lambda _, v: _parse_retention(v)),
+    "DUTYWATCH_PDF_FONT": ("pdf_font", lambda _, v: v or None),  # empty: the built-in font
 }
 
 

@@ -142,3 +142,17 @@ async def landed_orgs(conn: Conn, incident_id: int) -> dict[int, set[str]]:
 async def known_people(conn: Conn, people: Collection[str]) -> set[str]:
     rows = await queries.many(conn, "known_people", sorted(people))
     return {row["id"] for row in rows}
+
+
+def alert_json(a: Alert) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "org": a.org_path,
+        "opened_reason": str(a.opened_reason),
+        "parent_alert_id": a.parent_alert_id,
+        "policy_version": a.escalation.policy,
+        "started_at": a.escalation.started_at.isoformat(),
+        "next_position": [a.escalation.repeat, a.escalation.step],
+        "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None,
+        "acknowledged_by": a.acknowledged_by,
+    }

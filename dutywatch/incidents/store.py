@@ -144,3 +144,33 @@ async def pages_of(conn: Conn, incident_id: int) -> list[dict[str, Any]]:
         }
         for row in await queries.many(conn, "pages_of", incident_id)
     ]
+
+
+def incident_json(i: Incident) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": i.id,
+        "org": i.org_path,
+        "incident_ref": i.incident_ref,
+        "state": str(i.state),
+        "grade": str(i.grade),
+        "category": str(i.category),
+        "title": i.title,
+        "status": str(i.status),
+        "drill": str(i.status) != "actual",
+        "sensitive": i.sensitive,
+        "first_report_missing": i.first_report_missing,
+        "occurred_at": iso(i.occurred_at),
+        "opened_at": iso(i.opened_at),
+        "last_report_at": iso(i.last_report_at),
+        "reports_count": i.reports_count,
+        "policy_version": i.policy_version,
+        "acknowledged_at": iso(i.acknowledged_at),
+        "acknowledged_by": i.acknowledged_by,
+        "resolved_at": iso(i.resolved_at),
+        "resolved_by": i.resolved_by,
+        "responsible_org": i.responsible_org or i.org_path,
+        "timeline_head": i.timeline_head.hex(),
+    }

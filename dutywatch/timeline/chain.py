@@ -144,6 +144,21 @@ def _sha256_of(encode: Callable[_P, bytes]) -> Callable[_P, bytes]:
 entry_hash = _sha256_of(canonical_bytes)
 
 
+def entry_bytes(entry: Entry) -> bytes:
+    """The bytes ``entry``'s hash covers, from its own fields."""
+    return canonical_bytes(
+        incident_id=entry.incident_id,
+        seq=entry.seq,
+        kind=entry.kind,
+        at=entry.at,
+        actor=entry.actor,
+        source=entry.source,
+        body=entry.body,
+        personal_digest=entry.personal_digest,
+        prev_hash=entry.prev_hash,
+    )
+
+
 def personal_digest(salt: bytes, data: Mapping[str, Any]) -> bytes:
     """Salted digest of personal data; the salt is destroyed with the data on purge."""
     return hashlib.sha256(salt + _canonical(data)).digest()
@@ -179,18 +194,7 @@ def verify_chain(
             problems.append(
                 ChainProblem(incident_id, entry.seq, "prev_hash does not match previous entry")
             )
-        recomputed = entry_hash(
-            incident_id=entry.incident_id,
-            seq=entry.seq,
-            kind=entry.kind,
-            at=entry.at,
-            actor=entry.actor,
-            source=entry.source,
-            body=entry.body,
-            personal_digest=entry.personal_digest,
-            prev_hash=entry.prev_hash,
-        )
-        if recomputed != entry.hash:
+        if hashlib.sha256(entry_bytes(entry)).digest() != entry.hash:
             problems.append(
                 ChainProblem(incident_id, entry.seq, "content does not match its hash (edited)")
             )

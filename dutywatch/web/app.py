@@ -10,7 +10,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
@@ -26,11 +26,12 @@ from dutywatch.contracts import MAX_PAYLOAD_BYTES, OrgPath, decode_as, decode_re
 from dutywatch.deadlines import engine as deadlines
 from dutywatch.deadlines import zero
 from dutywatch.escalation import store as escalation_store
-from dutywatch.escalation.alerts import Alert
+from dutywatch.escalation.store import alert_json
 from dutywatch.escalation.store import queries as escalation_queries
 from dutywatch.incidents import commands
 from dutywatch.incidents import store as incidents
 from dutywatch.incidents.rules import Incident, State
+from dutywatch.incidents.store import incident_json
 from dutywatch.orgs.store import known_orgs, list_orgs
 from dutywatch.outbox.store import record_rejection
 from dutywatch.service import Runtime, open_runtime
@@ -88,8 +89,9 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_post("/api/v1/zero-reports", post_zero_report)
     app.router.add_get("/api/v1/orgs", get_orgs)
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
-    from dutywatch.web import handover, integrity, policies, record, rosters
+    from dutywatch.web import exports, handover, integrity, policies, record, rosters
 
+    exports.setup(app)
     handover.setup(app)
     integrity.setup(app)
     policies.setup(app)
@@ -281,36 +283,6 @@ class ForwardBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     note: Annotated[str, Meta(max_length=500)] | None = None
 
 
-def incident_json(i: Incident) -> dict[str, Any]:
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
-
-    return {
-        "id": i.id,
-        "org": i.org_path,
-        "incident_ref": i.incident_ref,
-        "state": str(i.state),
-        "grade": str(i.grade),
-        "category": str(i.category),
-        "title": i.title,
-        "status": str(i.status),
-        "drill": str(i.status) != "actual",
-        "sensitive": i.sensitive,
-        "first_report_missing": i.first_report_missing,
-        "occurred_at": iso(i.occurred_at),
-        "opened_at": iso(i.opened_at),
-        "last_report_at": iso(i.last_report_at),
-        "reports_count": i.reports_count,
-        "policy_version": i.policy_version,
-        "acknowledged_at": iso(i.acknowledged_at),
-        "acknowledged_by": i.acknowledged_by,
-        "resolved_at": iso(i.resolved_at),
-        "resolved_by": i.resolved_by,
-        "responsible_org": i.responsible_org or i.org_path,
-        "timeline_head": i.timeline_head.hex(),
-    }
-
-
 def require_on_incident(
     who: auth.Principal, allowed: set[auth.Role], incident: Incident, action: str
 ) -> None:
@@ -319,14 +291,20 @@ def require_on_incident(
     who.require_any(allowed, [incident.org_path, incident.responsible_org], action)
 
 
-async def _visible_incident(request: web.Request, who: auth.Principal) -> Incident:
+async def visible_incident(
+    request: web.Request,
+    who: auth.Principal,
+    roles: set[auth.Role] = READ_ROLES,
+    action: str = "read incident",
+) -> Incident:
+    """The incident of the route's ``{id}``, if ``who`` (in one of ``roles``) may see it."""
     rt = runtime(request)
     incident_id = int(request.match_info["id"])
     async with rt.pool.acquire() as conn:
         incident = await incidents.get(conn, incident_id)
     if incident is None:
         raise errors.NotFound(f"incident {incident_id} does not exist")
-    require_on_incident(who, READ_ROLES, incident, "read incident")
+    require_on_incident(who, roles, incident, action)
     return incident
 
 
@@ -351,7 +329,7 @@ async def get_incidents(request: web.Request) -> web.Response:
 
 async def get_incident(request: web.Request) -> web.Response:
     who = await principal(request)
-    incident = await _visible_incident(request, who)
+    incident = await visible_incident(request, who)
     rt = runtime(request)
     async with rt.pool.acquire() as conn:
         reports = await incidents.reports_of(conn, incident.id)
@@ -376,20 +354,6 @@ async def get_incident(request: web.Request) -> web.Response:
         else None
     )
     return web.json_response(body)
-
-
-def alert_json(a: Alert) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "org": a.org_path,
-        "opened_reason": str(a.opened_reason),
-        "parent_alert_id": a.parent_alert_id,
-        "policy_version": a.escalation.policy,
-        "started_at": a.escalation.started_at.isoformat(),
-        "next_position": [a.escalation.repeat, a.escalation.step],
-        "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None,
-        "acknowledged_by": a.acknowledged_by,
-    }
 
 
 class CommandBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -524,7 +488,7 @@ TIMELINE_COLUMNS = ["seq", "at", "kind", "actor", "source", "body", "prev_hash",
 
 async def get_timeline(request: web.Request) -> web.Response:
     who = await principal(request)
-    incident = await _visible_incident(request, who)
+    incident = await visible_incident(request, who)
     rt = runtime(request)
     async with rt.pool.acquire() as conn:
         entries = await entries_of(conn, incident.id)

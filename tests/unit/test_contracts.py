@@ -846,6 +846,17 @@ def test_openapi_incident_and_timeline_match_the_code() -> None:
     assert set(timeline["responses"]["200"]["content"]) == {"application/json", "text/csv"}
 
 
+def test_openapi_export_matches_the_code() -> None:
+    from dutywatch import exports
+    from dutywatch.exports.printing import LANGS
+
+    operation = _operations()[("/api/v1/incidents/{id}/export", "get")]
+    parameters = {p["name"]: p["schema"] for p in operation["parameters"]}
+    assert parameters["format"]["enum"] == list(exports.FORMATS)
+    assert parameters["lang"]["enum"] == list(LANGS)
+    assert set(operation["responses"]["200"]["content"]) == set(exports.CONTENT_TYPES.values())
+
+
 def test_openapi_lists_exactly_the_roster_routes_the_app_serves() -> None:
     from aiohttp import web
 
