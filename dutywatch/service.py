@@ -18,7 +18,7 @@ from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
-from dutywatch import bus, db
+from dutywatch import bus, db, metrics
 from dutywatch.clock import Clock
 from dutywatch.config import Settings
 from dutywatch.escalation import scheduler
@@ -146,6 +146,7 @@ class Runtime:
                 "retention-purge",
                 lambda: purge.run(self.pool, s, self.clock, self.retention_wake, sup.stop),
             )
+        sup.spawn("metrics", lambda: metrics.run(self.pool, self.js, s, self.clock, sup.stop))
         if s.run_scheduler:
             sup.spawn(
                 "scheduler",

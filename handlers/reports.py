@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 import nats.errors
@@ -22,7 +23,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from dutywatch import bus, errors
+from dutywatch import bus, errors, metrics
 from dutywatch.clock import Clock
 from dutywatch.config import Settings
 from dutywatch.contracts import EventKind, ReportV1, Stage, decode_report
@@ -342,6 +343,7 @@ async def _handle(msgs: list[Msg], pool: asyncpg.Pool, settings: Settings, clock
         )
         for msg in msgs
     ]
+    started = time.perf_counter()
     try:
         outcomes = await ingest_batch(pool, settings, items, clock.now())
     except Exception:
@@ -356,11 +358,25 @@ async def _handle(msgs: list[Msg], pool: asyncpg.Pool, settings: Settings, clock
         for msg in msgs:
             await _handle([msg], pool, settings, clock)
         return
+    _observe(msgs, outcomes, started)
     for msg, outcome in zip(msgs, outcomes, strict=True):
         if outcome.verdict is Verdict.REJECTED:
             await msg.term()
         else:
             await msg.ack()
+
+
+def _observe(msgs: Sequence[Msg], outcomes: Sequence[Outcome], started: float) -> None:
+    """The intake's metrics of one committed batch (wall time: JetStream stamps arrivals)."""
+    metrics.INTAKE_BATCH_SECONDS.observe(time.perf_counter() - started)
+    committed = datetime.now(UTC)
+    for msg, outcome in zip(msgs, outcomes, strict=True):
+        metrics.REPORTS.labels(outcome=str(outcome.verdict)).inc()
+        if outcome.verdict is Verdict.REJECTED:
+            metrics.REJECTIONS.labels(reason=outcome.reason or "unknown").inc()
+        elif outcome.verdict is Verdict.ACCEPTED:
+            with contextlib.suppress(ValueError, AttributeError):
+                metrics.observe_report_latency(msg.metadata.timestamp, committed)
 
 
 def _source_of(msg: Msg) -> Source:

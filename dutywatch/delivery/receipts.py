@@ -19,7 +19,7 @@ import msgspec
 import structlog
 from msgspec import Meta
 
-from dutywatch import errors
+from dutywatch import errors, metrics
 from dutywatch.db import with_retries
 from dutywatch.incidents import store as incidents
 from dutywatch.incidents.rules import Fact
@@ -154,4 +154,10 @@ async def record(
                 for r in receipts
             ]
 
-    return await with_retries(transaction, what=f"record {len(receipts)} delivery receipts")
+    results = await with_retries(transaction, what=f"record {len(receipts)} delivery receipts")
+    for receipt, result in zip(receipts, results, strict=True):
+        if result["recorded"]:  # counted once committed, not once per attempt
+            metrics.PAGE_DELIVERIES.labels(
+                channel=str(receipt.channel), result="delivered" if receipt.ok else "failed"
+            ).inc()
+    return results

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import structlog
 
+from dutywatch import metrics
 from dutywatch.clock import Clock
 from dutywatch.config import Settings
 from dutywatch.contracts import EventKind, PageReason
@@ -60,6 +61,11 @@ async def fire_due_timers(pool: asyncpg.Pool, settings: Settings, clock_now: dat
             await flush(conn, writes)
             if writes.outbox:
                 await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+            fired = set(writes.fired_timers)
+            for timer in timers:
+                if timer["id"] in fired:
+                    lateness = (now - timer["due_at"]).total_seconds()
+                    metrics.TIMER_LATENESS_SECONDS.observe(max(0.0, lateness))
             return len(timers)
 
     return await with_retries(transaction, what="fire due timers")
