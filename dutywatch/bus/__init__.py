@@ -30,6 +30,8 @@ log = structlog.get_logger(__name__)
 
 DAY = 24 * 3600.0
 INTAKE_CONSUMER = "intake"
+#: The channel worker's durable consumer of NOTIFY, shared by every replica.
+DELIVERY_CONSUMER = "delivery"
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
         else:
             await js.update_stream(config)
     await js.add_consumer(settings.stream("REPORTS"), intake_consumer_config(settings))
+    await js.add_consumer(settings.stream("NOTIFY"), delivery_consumer_config(settings))
 
 
 def intake_consumer_config(settings: Settings) -> ConsumerConfig:
@@ -138,6 +141,22 @@ def intake_consumer_config(settings: Settings) -> ConsumerConfig:
         max_deliver=-1,
         max_ack_pending=20_000,
         filter_subject=settings.subject("report", ">"),
+    )
+
+
+def delivery_consumer_config(settings: Settings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=DELIVERY_CONSUMER,
+        # A replica that starts later must still deliver every page not yet delivered.
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        # One try of a channel takes at most 10 s and the worker extends this before each
+        # try; a crashed replica's pages go to another after it.
+        ack_wait=60,
+        # Retries are counted by the page's receipts, not by JetStream: never give up here.
+        max_deliver=-1,
+        max_ack_pending=10_000,
+        filter_subject=settings.subject("notify", ">"),
     )
 
 

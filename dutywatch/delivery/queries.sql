@@ -11,3 +11,31 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 -- name: receipts_of :many
 SELECT receipt_id, page_id, channel::text AS channel, attempt, ok, detail, at
 FROM page_receipts WHERE incident_id = $1 ORDER BY at, page_id, attempt;
+
+-- name: page_of :one
+SELECT id, incident_id, person_id FROM pages WHERE id = $1;
+
+-- name: contact_methods_of :many
+SELECT id, kind::text AS kind, address, priority FROM contact_methods
+WHERE person_id = $1 ORDER BY priority, id;
+
+-- name: receipts_of_page :many
+SELECT channel::text AS channel, attempt, ok, detail FROM page_receipts
+WHERE page_id = $1 ORDER BY at, attempt;
+
+-- name: dead_letters_of_page :many
+SELECT contact_id, last_attempt FROM dead_letters WHERE page_id = $1;
+
+-- name: insert_dead_letter :exec
+INSERT INTO dead_letters (page_id, contact_id, incident_id, person_id, channel, first_attempt,
+                          last_attempt, reason, notification, at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)
+ON CONFLICT (page_id, contact_id) DO NOTHING;
+
+-- name: list_dead_letters :many
+SELECT page_id, contact_id, incident_id, person_id, channel::text AS channel, first_attempt,
+       last_attempt, reason, notification::text AS notification, at
+FROM dead_letters
+WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::bigint IS NULL OR incident_id = $2)
+ORDER BY at DESC, page_id DESC, contact_id
+LIMIT $3;
