@@ -65,7 +65,7 @@ class CheckedResolver(AbstractResolver):
         for result in results:
             problem = address_problem(result["host"], self._allowed)
             if problem:
-                raise errors.TargetRefused(f"{host} resolves to {problem}")
+                raise errors.TargetRefused(f"webhook refused: {host} resolves to {problem}")
         return results
 
     async def close(self) -> None:
@@ -170,10 +170,20 @@ class Channels:
         }
         if s.smtp_user:
             options.update(username=s.smtp_user, password=s.smtp_password or "")
-        errors_by_recipient, reply = await aiosmtplib.send(message, **options)
-        if errors_by_recipient:
-            return Result(ok=False, detail=f"SMTP refused the recipient: {errors_by_recipient}")
-        return Result(ok=True, detail=f"SMTP: {reply}"[:500])
+        try:
+            refused, reply = await aiosmtplib.send(message, **options)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            # Receipts never carry an address: the relay's answer only.
+            answers = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+            return Result(
+                ok=False,
+                detail=f"SMTP relay refused the recipient: {answers}"[:500],
+                permanent=True,
+            )
+        if refused:
+            answers = "; ".join(f"{r.code} {r.message}" for r in refused.values())
+            return Result(ok=False, detail=f"SMTP relay refused the recipient: {answers}"[:500])
+        return Result(ok=True, detail=f"SMTP relay accepted it: {reply}"[:500])
 
     async def _sms(self, phone: str, page: NotificationV1, receipt: UUID) -> Result:
         s = self.settings

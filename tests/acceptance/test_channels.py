@@ -21,12 +21,14 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+import yaml
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from dutywatch.config import Settings
 from tests.acceptance.conftest import Inbox, Service, eventually, make_report
 from tests.acceptance.test_reporting_deadlines import of_kind, timeline
+from tests.unit.test_contracts import CONTRACTS_DIR
 
 SECRET = "whsec-test-0123456789abcdef"
 SMS_KEY = "sms-key-for-tests"
@@ -312,3 +314,36 @@ async def test_webhooks_to_loopback_are_refused_without_the_allowance(
     assert "localhost resolves to" in failed[1]["reason"]
     rows = await service.sql("SELECT count(*) AS n FROM dead_letters")
     assert rows[0]["n"] == 2
+
+
+async def test_incident_events_carry_enough_to_mirror_the_incident(
+    service: Service, pages: Inbox, events: Inbox
+) -> None:
+    report = make_report()
+    await service.publish(report)
+    [opened] = await events.wait_for(1)
+    assert opened["incident_ref"] == report["incident_ref"]
+    assert opened["opened_at"] == service.clock.now().isoformat().replace("+00:00", "Z")
+    assert opened["occurred_at"] is not None
+    assert (opened["acknowledged_at"], opened["resolved_at"]) == (None, None)
+    assert (opened["sensitive"], opened["reports_count"]) == (False, 1)
+    response = await service.client.post(
+        f"/api/v1/incidents/{opened['incident_id']}/ack",
+        headers=service.auth(service.tokens.officer_daoli),
+    )
+    assert response.status == 200, await response.text()
+    acknowledged = (await events.wait_for(2))[1]
+    assert acknowledged["kind"] == "acknowledged"
+    assert acknowledged["acknowledged_at"] is not None
+    assert acknowledged["acknowledged_by"] == acknowledged["actor"]
+    assert acknowledged["incident_ref"] == report["incident_ref"]
+
+
+async def test_the_openapi_document_is_served_as_json_equal_to_the_yaml(service: Service) -> None:
+    response = await service.client.get("/api/openapi.json")
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    served = await response.json()
+    published = yaml.safe_load((CONTRACTS_DIR / "openapi.yaml").read_text(encoding="utf-8"))
+    assert served == published
+    assert "/api/v1/dead-letters" in served["paths"]
