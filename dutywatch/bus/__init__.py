@@ -129,34 +129,37 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
     await js.add_consumer(settings.stream("NOTIFY"), delivery_consumer_config(settings))
 
 
-def intake_consumer_config(settings: Settings) -> ConsumerConfig:
+def _work_queue(
+    name: str, filter_subject: str, *, ack_wait: float, max_ack_pending: int
+) -> ConsumerConfig:
+    """A durable pull consumer shared by every replica: each message settled explicitly, all of
+    the stream's messages from the start, never given up on by JetStream (one that keeps
+    failing stays visible as pending; the handlers decide when it is done)."""
     return ConsumerConfig(
-        durable_name=INTAKE_CONSUMER,
+        durable_name=name,
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
-        # Long enough for a batch transaction under load; a crashed replica's messages
-        # are redelivered to another after this.
-        ack_wait=30,
-        # Never give up on a report: one that keeps failing stays visible as pending.
+        ack_wait=ack_wait,
         max_deliver=-1,
-        max_ack_pending=20_000,
-        filter_subject=settings.subject("report", ">"),
+        max_ack_pending=max_ack_pending,
+        filter_subject=filter_subject,
+    )
+
+
+def intake_consumer_config(settings: Settings) -> ConsumerConfig:
+    # ack_wait: long enough for a batch transaction under load; a crashed replica's
+    # messages are redelivered to another after it.
+    return _work_queue(
+        INTAKE_CONSUMER, settings.subject("report", ">"), ack_wait=30, max_ack_pending=20_000
     )
 
 
 def delivery_consumer_config(settings: Settings) -> ConsumerConfig:
-    return ConsumerConfig(
-        durable_name=DELIVERY_CONSUMER,
-        # A replica that starts later must still deliver every page not yet delivered.
-        deliver_policy=DeliverPolicy.ALL,
-        ack_policy=AckPolicy.EXPLICIT,
-        # One try of a channel takes at most 10 s and the worker extends this before each
-        # try; a crashed replica's pages go to another after it.
-        ack_wait=60,
-        # Retries are counted by the page's receipts, not by JetStream: never give up here.
-        max_deliver=-1,
-        max_ack_pending=10_000,
-        filter_subject=settings.subject("notify", ">"),
+    # ack_wait: one try of a channel takes at most 10 s and the worker extends it before each
+    # try; a crashed replica's pages go to another after it. Retries are counted by the
+    # page's receipts, not by JetStream.
+    return _work_queue(
+        DELIVERY_CONSUMER, settings.subject("notify", ">"), ack_wait=60, max_ack_pending=10_000
     )
 
 

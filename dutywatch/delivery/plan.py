@@ -75,11 +75,13 @@ class Plan:
     next: Attempt | None
     #: Methods that used up their tries and have no dead letter yet.
     gave_up: list[GaveUp] = field(default_factory=list)
+    #: Methods the worker delivers over (the console aside).
+    methods: int = 0
 
     @property
     def undeliverable(self) -> bool:
-        """Every method (if any) gave up and none delivered."""
-        return not self.delivered and self.next is None
+        """The person has methods the worker delivers over, every one gave up, none delivered."""
+        return not self.delivered and self.next is None and self.methods > 0
 
 
 def tries(kind: ContactKind, attempts: int) -> int:
@@ -104,15 +106,16 @@ def plan(
     dead = dead or {}
     seen = list(receipts)
     if any(r.ok for r in seen):
-        return Plan(delivered=True, next=None)
+        return Plan(delivered=True, next=None, methods=len(methods))
     failed: dict[ContactKind, list[Tried]] = {}
     for r in seen:
         failed.setdefault(r.channel, []).append(r)
     used: dict[ContactKind, int] = {}
     gave_up: list[GaveUp] = []
-    for method in sorted(methods, key=lambda m: (m.priority, m.id)):
-        if not delivered_by_worker(method.kind):
-            continue
+    mine_to_deliver = sorted(
+        (m for m in methods if delivered_by_worker(m.kind)), key=lambda m: (m.priority, m.id)
+    )
+    for method in mine_to_deliver:
         cursor = used.get(method.kind, 0)
         if method.id in dead:
             used[method.kind] = max(cursor, dead[method.id])
@@ -138,8 +141,9 @@ def plan(
             delivered=False,
             next=Attempt(method=method, number=number, failed=len(mine)),
             gave_up=gave_up,
+            methods=len(mine_to_deliver),
         )
-    return Plan(delivered=False, next=None, gave_up=gave_up)
+    return Plan(delivered=False, next=None, gave_up=gave_up, methods=len(mine_to_deliver))
 
 
 def backoff(failed_tries: int, base: timedelta) -> timedelta:

@@ -13,6 +13,7 @@ nothing — the redelivered message is planned again from the receipts.
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,26 +63,16 @@ async def deliver(
     clock: Clock,
     data: bytes,
     *,
-    keep_alive: Any = None,
+    keep_alive: Callable[[], Awaitable[None]] | None = None,
 ) -> Outcome:
     """Carry a notification's delivery as far as it goes now; what to do with the message.
 
-    ``keep_alive`` (a coroutine function) is awaited before each try so a slow channel does
+    ``keep_alive`` is awaited before each try so a slow channel does
     not let the message's ack wait run out.
     """
-    try:
-        schema = msgspec.json.decode(data, type=_Schema).schema
-    except msgspec.MsgspecError:
-        schema = None
-    if schema == "dutywatch.alarm.v1":
-        # Alarms are not pages: no page row to hang receipts on. The person's NATS subject
-        # carries them (and the console will show them); channels do not send them.
-        return Outcome(verdict=Verdict.DONE)
-    try:
-        page = _notification_decoder.decode(data)
-    except msgspec.MsgspecError:
-        log.exception("notification_undecodable", schema=schema)
-        return Outcome(verdict=Verdict.DROP)
+    page = _page(data)
+    if isinstance(page, Outcome):
+        return page
     bound = log.bind(incident_id=page.incident_id, page_id=page.page_id, person_id=page.person_id)
     async with pool.acquire() as conn:
         row = await queries.one(conn, "page_of", page.page_id)
@@ -103,6 +94,10 @@ async def deliver(
         if attempt is None:
             if current.undeliverable:
                 bound.error("page_undeliverable")
+            elif not current.delivered:
+                # No contact method the worker delivers over: the NATS subject and the
+                # console carry the page.
+                bound.info("page_without_channels")
             return Outcome(verdict=Verdict.DONE)
         if keep_alive is not None:
             await keep_alive()
@@ -144,6 +139,23 @@ async def deliver(
                 verdict=Verdict.RETRY,
                 delay=backoff(following.next.failed, settings.delivery_backoff),
             )
+
+
+def _page(data: bytes) -> NotificationV1 | Outcome:
+    """The page a message carries, or what to do with a message that is not one."""
+    try:
+        schema = msgspec.json.decode(data, type=_Schema).schema
+    except msgspec.MsgspecError:
+        schema = None
+    if schema == "dutywatch.alarm.v1":
+        # Alarms are not pages: no page row to hang receipts on. The person's NATS subject
+        # carries them (and the console will show them); channels do not send them.
+        return Outcome(verdict=Verdict.DONE)
+    try:
+        return _notification_decoder.decode(data)
+    except msgspec.MsgspecError:
+        log.exception("notification_undecodable", schema=schema)
+        return Outcome(verdict=Verdict.DROP)
 
 
 async def _plan(pool: asyncpg.Pool, settings: Settings, page: NotificationV1) -> Plan:

@@ -27,6 +27,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from dutywatch.config import Settings
 from tests.acceptance.conftest import Inbox, Service, eventually, make_report
+from tests.acceptance.test_record import run_cli
 from tests.acceptance.test_reporting_deadlines import of_kind, timeline
 from tests.unit.test_contracts import CONTRACTS_DIR
 
@@ -156,6 +157,16 @@ async def page_of_person(service: Service, pages: Inbox) -> tuple[dict[str, Any]
     return json.loads(msg.data), bytes(msg.data)
 
 
+async def delivered(service: Service, incident_id: int, *, what: str) -> dict[str, Any]:
+    """The one ``page_delivered`` entry of the incident, once it is there."""
+
+    async def entries() -> Any:
+        return of_kind(await timeline(service, incident_id), "page_delivered")
+
+    [entry] = await eventually(entries, what=what)
+    return entry
+
+
 async def receipts(service: Service, incident_id: int) -> list[dict[str, Any]]:
     return [b for k, b in await timeline(service, incident_id) if k.startswith("page_")]
 
@@ -188,10 +199,7 @@ async def test_a_webhook_receiver_verifies_the_signed_page_and_a_redelivery_send
     await add_contact(service, "webhook", webhook.url, 0)
     page, data = await page_of_person(service, pages)
 
-    async def delivered() -> Any:
-        return of_kind(await timeline(service, page["incident_id"]), "page_delivered")
-
-    [entry] = await eventually(delivered, what="page_delivered")
+    entry = await delivered(service, page["incident_id"], what="page_delivered")
     assert (entry["channel"], entry["attempt"], entry["page_id"]) == ("webhook", 1, page["page_id"])
     [(headers, body)] = webhook.requests
     assert body == data
@@ -224,10 +232,7 @@ async def test_a_failing_webhook_is_retried_then_dead_lettered_and_email_deliver
     page, _ = await page_of_person(service, pages)
     incident_id = page["incident_id"]
 
-    async def delivered() -> Any:
-        return of_kind(await timeline(service, incident_id), "page_delivered")
-
-    [entry] = await eventually(delivered, what="delivery by e-mail")
+    entry = await delivered(service, incident_id, what="delivery by e-mail")
     assert entry["channel"] == "email"
     failed = of_kind(await timeline(service, incident_id), "page_failed")
     assert [(f["channel"], f["attempt"]) for f in failed] == [
@@ -252,6 +257,16 @@ async def test_a_failing_webhook_is_retried_then_dead_lettered_and_email_deliver
         "/api/v1/dead-letters", headers=service.auth(service.tokens.officer_daoli)
     )
     assert officer.status == 403
+    code, out, _ = await run_cli(
+        service,
+        "dead-letters",
+        "--incident",
+        str(incident_id),
+        token=service.settings.admin_token or "",
+    )
+    assert code == 0
+    assert f"incident {incident_id}  page {page['page_id']}  {PERSON}  webhook" in out
+    assert "webhook answered HTTP 500" in out
 
     [message] = mailbox.messages
     assert mailbox.recipients == [["li.na@daoli.example.gov.cn"]]
@@ -276,10 +291,7 @@ async def test_the_sms_gateway_receives_the_page_and_the_console_is_left_to_the_
     await add_contact(service, "sms", "+8613800000001", 1)
     page, _ = await page_of_person(service, pages)
 
-    async def delivered() -> Any:
-        return of_kind(await timeline(service, page["incident_id"]), "page_delivered")
-
-    [entry] = await eventually(delivered, what="delivery by SMS")
+    entry = await delivered(service, page["incident_id"], what="delivery by SMS")
     assert entry["channel"] == "sms"
     [(headers, body)] = gateway.requests
     assert headers["Authorization"] == f"Bearer {SMS_KEY}"
@@ -301,10 +313,7 @@ async def test_webhooks_to_loopback_are_refused_without_the_allowance(
     await add_contact(service, "nats", "app.li-na", 3)
     page, _ = await page_of_person(service, pages)
 
-    async def delivered() -> Any:
-        return of_kind(await timeline(service, page["incident_id"]), "page_delivered")
-
-    [entry] = await eventually(delivered, what="delivery on the NATS subject")
+    entry = await delivered(service, page["incident_id"], what="delivery on the NATS subject")
     assert entry["channel"] == "nats"
     assert webhook.requests == []
     failed = of_kind(await timeline(service, page["incident_id"]), "page_failed")

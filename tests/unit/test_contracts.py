@@ -926,3 +926,35 @@ def test_openapi_query_parameters() -> None:
 
     assert names(("/api/v1/incidents", "get")) == {"org", "state", "limit"}
     assert names(("/api/v1/oncall", "get")) == {"org", "at"}
+
+
+def test_the_package_carries_the_contracts_it_serves() -> None:
+    """``dutywatch/_contracts`` is ``contracts/`` (a link here; copied into a wheel by the
+    package data patterns), so ``/api/openapi.json`` is the published document."""
+    import tomllib
+
+    from dutywatch.contract_files import contract_file, openapi_document
+
+    link = REPO_DIR / "dutywatch" / "_contracts"
+    assert link.is_symlink()
+    assert link.resolve() == CONTRACTS_DIR
+    assert openapi_document() == load_yaml("openapi.yaml")
+    patterns = tomllib.loads((REPO_DIR / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]["package-data"]["dutywatch"]
+    shipped = {
+        path.relative_to(CONTRACTS_DIR)
+        for pattern in patterns
+        if pattern.startswith("_contracts/")
+        for path in CONTRACTS_DIR.glob(pattern.removeprefix("_contracts/"))
+    }
+    published = {
+        path.relative_to(CONTRACTS_DIR)
+        for path in CONTRACTS_DIR.rglob("*")
+        if path.is_file() and path.suffix in {".json", ".yaml"}
+    }
+    assert shipped == published
+    assert (
+        contract_file("report.v1.schema.json").read_bytes()
+        == (CONTRACTS_DIR / "report.v1.schema.json").read_bytes()
+    )

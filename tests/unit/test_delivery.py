@@ -146,7 +146,12 @@ def test_a_delivered_page_plans_nothing() -> None:
     assert done.delivered
     assert done.next is None
     assert not done.undeliverable
-    assert plan([], [], attempts=3).undeliverable
+    # Nobody to deliver to (no methods, or the console only) is not "undeliverable".
+    assert not plan([], [], attempts=3).undeliverable
+    console = Method(id=2, kind=ContactKind.CONSOLE, address="desk")
+    assert not plan([console], [], attempts=3).undeliverable
+    failed = [Tried(channel=ContactKind.WEBHOOK, attempt=1, ok=False)]
+    assert plan([hook, console], failed, attempts=1).undeliverable
 
 
 @given(st.integers(1, 200), st.integers(1, 60_000))
