@@ -23,9 +23,11 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from dutywatch.config import Settings
+from dutywatch.web.app import RUNTIME, create_app
 from tests.acceptance.conftest import Inbox, Service, eventually, make_report
 from tests.acceptance.test_record import run_cli
 from tests.acceptance.test_reporting_deadlines import of_kind, timeline
@@ -112,9 +114,15 @@ def allowed_networks() -> tuple[Any, ...]:
 
 
 @pytest.fixture
+def backoff() -> timedelta:
+    return timedelta(milliseconds=50)
+
+
+@pytest.fixture
 def service_settings(
     service_settings: Settings,
     allowed_networks: tuple[Any, ...],
+    backoff: timedelta,
     mailbox: Mailbox,
     gateway: Receiver,
 ) -> Settings:
@@ -122,7 +130,7 @@ def service_settings(
         webhook_secret=SECRET,
         webhook_allowed_networks=allowed_networks,
         delivery_attempts=ATTEMPTS,
-        delivery_backoff=timedelta(milliseconds=50),
+        delivery_backoff=backoff,
         smtp_host="127.0.0.1",
         smtp_port=mailbox.port,
         smtp_tls="off",
@@ -282,6 +290,33 @@ async def test_a_failing_webhook_is_retried_then_dead_lettered_and_email_deliver
     assert page["org"] in plain
     assert f"https://duty.example.gov.cn/api/v1/incidents/{incident_id}" in plain
     assert page["title"] in html.get_content()
+
+
+@pytest.mark.parametrize("backoff", [timedelta(seconds=1)])
+async def test_a_retry_waiting_when_the_service_stops_is_made_by_the_next_one(
+    service: Service, pages: Inbox, webhook: Receiver
+) -> None:
+    webhook.status = 503
+    await add_contact(service, "webhook", webhook.url, 0)
+    page, _ = await page_of_person(service, pages)
+
+    async def first_try() -> Any:
+        return of_kind(await timeline(service, page["incident_id"]), "page_failed")
+
+    await eventually(first_try, what="the first try to fail")
+    # The service goes away while the retry waits in JetStream (nak with the backoff).
+    await service.client.close()
+    webhook.status = 200
+    app = create_app(service.settings, service.clock)
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
+    service.runtime = app[RUNTIME]
+    try:
+        entry = await delivered(service, page["incident_id"], what="the retry by the new service")
+    finally:
+        await client.close()
+    assert (entry["channel"], entry["attempt"]) == ("webhook", 2)
+    assert len(webhook.requests) == 2
 
 
 async def test_the_sms_gateway_receives_the_page_and_the_console_is_left_to_the_console(
