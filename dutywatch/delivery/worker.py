@@ -67,8 +67,8 @@ async def deliver(
 ) -> Outcome:
     """Carry a notification's delivery as far as it goes now; what to do with the message.
 
-    ``keep_alive`` is awaited before each try so a slow channel does
-    not let the message's ack wait run out.
+    ``keep_alive`` is awaited before each try so a slow channel does not let the message's
+    ack wait run out.
     """
     page = _page(data)
     if isinstance(page, Outcome):
@@ -83,13 +83,6 @@ async def deliver(
         current = await _plan(pool, settings, page)
         for gave_up in current.gave_up:
             await _dead_letter(pool, page, row["incident_id"], gave_up, data, clock.now())
-            bound.warning(
-                "delivery_dead_letter",
-                channel=str(gave_up.method.kind),
-                contact_id=gave_up.method.id,
-                attempts=gave_up.last_attempt - gave_up.first_attempt + 1,
-                reason=gave_up.reason,
-            )
         attempt = current.next
         if attempt is None:
             if current.undeliverable:
@@ -193,6 +186,16 @@ async def _dead_letter(
     data: bytes,
     now: datetime,
 ) -> None:
+    log.warning(
+        "delivery_dead_letter",
+        incident_id=incident_id,
+        page_id=page.page_id,
+        person_id=page.person_id,
+        channel=str(gave_up.method.kind),
+        contact_id=gave_up.method.id,
+        attempts=gave_up.last_attempt - gave_up.first_attempt + 1,
+        reason=gave_up.reason,
+    )
     async with pool.acquire() as conn:
         await queries.exec(
             conn,
