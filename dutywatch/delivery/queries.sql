@@ -12,19 +12,20 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 SELECT receipt_id, page_id, channel::text AS channel, attempt, ok, detail, at
 FROM page_receipts WHERE incident_id = $1 ORDER BY at, page_id, attempt;
 
--- name: page_of :one
-SELECT id, incident_id, person_id FROM pages WHERE id = $1;
-
--- name: contact_methods_of :many
-SELECT id, kind::text AS kind, address, priority FROM contact_methods
-WHERE person_id = $1 ORDER BY priority, id;
-
--- name: receipts_of_page :many
-SELECT channel::text AS channel, attempt, ok, detail FROM page_receipts
-WHERE page_id = $1 ORDER BY at, attempt;
-
--- name: dead_letters_of_page :many
-SELECT contact_id, last_attempt FROM dead_letters WHERE page_id = $1;
+-- name: delivery_state :one
+-- Everything a page's next try depends on, in one round trip: the page's incident, the
+-- person's contact methods, the page's receipts and dead letters.
+SELECT p.incident_id,
+       (SELECT coalesce(json_agg(json_build_object('id', c.id, 'kind', c.kind, 'address', c.address,
+                                                   'priority', c.priority)), '[]')
+        FROM contact_methods c WHERE c.person_id = p.person_id)::text AS methods,
+       (SELECT coalesce(json_agg(json_build_object('channel', r.channel, 'attempt', r.attempt,
+                                                   'ok', r.ok, 'detail', r.detail)), '[]')
+        FROM page_receipts r WHERE r.page_id = p.id)::text AS receipts,
+       (SELECT coalesce(json_agg(json_build_object('contact_id', d.contact_id,
+                                                   'last_attempt', d.last_attempt)), '[]')
+        FROM dead_letters d WHERE d.page_id = p.id)::text AS dead
+FROM pages p WHERE p.id = $1;
 
 -- name: insert_dead_letter :exec
 INSERT INTO dead_letters (page_id, contact_id, incident_id, person_id, channel, first_attempt,

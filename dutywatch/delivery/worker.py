@@ -28,7 +28,16 @@ from dutywatch.config import Settings
 from dutywatch.contracts import NotificationV1
 from dutywatch.delivery import receipts
 from dutywatch.delivery.channels import Channels
-from dutywatch.delivery.plan import GaveUp, Method, Plan, Tried, backoff, plan, receipt_id
+from dutywatch.delivery.plan import (
+    GaveUp,
+    Method,
+    Plan,
+    Tried,
+    backoff,
+    plan,
+    receipt_id,
+    tries,
+)
 from dutywatch.orgs.store import ContactKind
 from dutywatch.timeline import Source
 
@@ -74,15 +83,14 @@ async def deliver(
     if isinstance(page, Outcome):
         return page
     bound = log.bind(incident_id=page.incident_id, page_id=page.page_id, person_id=page.person_id)
-    async with pool.acquire() as conn:
-        row = await queries.one(conn, "page_of", page.page_id)
-    if row is None:
-        bound.error("notification_without_page")
-        return Outcome(verdict=Verdict.DROP)
     while True:
-        current = await _plan(pool, settings, page)
+        state = await _state(pool, settings, page)
+        if state is None:
+            bound.error("notification_without_page")
+            return Outcome(verdict=Verdict.DROP)
+        incident_id, current = state
         for gave_up in current.gave_up:
-            await _dead_letter(pool, page, row["incident_id"], gave_up, data, clock.now())
+            await _dead_letter(pool, page, incident_id, gave_up, data, clock.now())
         attempt = current.next
         if attempt is None:
             if current.undeliverable:
@@ -115,7 +123,7 @@ async def deliver(
             await _dead_letter(
                 pool,
                 page,
-                row["incident_id"],
+                incident_id,
                 GaveUp(
                     method=attempt.method,
                     first_attempt=attempt.number - attempt.failed,
@@ -126,11 +134,10 @@ async def deliver(
                 clock.now(),
             )
             continue
-        following = await _plan(pool, settings, page)
-        if following.next is not None and following.next.method == attempt.method:
+        if attempt.failed + 1 < tries(attempt.method.kind, settings.delivery_attempts):
+            # Tries left: JetStream redelivers the message after the backoff.
             return Outcome(
-                verdict=Verdict.RETRY,
-                delay=backoff(following.next.failed, settings.delivery_backoff),
+                verdict=Verdict.RETRY, delay=backoff(attempt.failed + 1, settings.delivery_backoff)
             )
 
 
@@ -151,31 +158,46 @@ def _page(data: bytes) -> NotificationV1 | Outcome:
         return Outcome(verdict=Verdict.DROP)
 
 
-async def _plan(pool: asyncpg.Pool, settings: Settings, page: NotificationV1) -> Plan:
+class _MethodRow(msgspec.Struct):
+    id: int
+    kind: ContactKind
+    address: str
+    priority: int
+
+
+class _ReceiptRow(msgspec.Struct):
+    channel: ContactKind
+    attempt: int
+    ok: bool
+    detail: str | None
+
+
+class _DeadRow(msgspec.Struct):
+    contact_id: int
+    last_attempt: int
+
+
+async def _state(
+    pool: asyncpg.Pool, settings: Settings, page: NotificationV1
+) -> tuple[int, Plan] | None:
+    """(incident id, plan) of a page from its stored state, or None if there is no page."""
     async with pool.acquire() as conn:
-        methods = [
-            Method(
-                id=r["id"],
-                kind=ContactKind(r["kind"]),
-                address=r["address"],
-                priority=r["priority"],
-            )
-            for r in await queries.many(conn, "contact_methods_of", page.person_id)
-        ]
-        tried = [
-            Tried(
-                channel=ContactKind(r["channel"]),
-                attempt=r["attempt"],
-                ok=r["ok"],
-                detail=r["detail"],
-            )
-            for r in await queries.many(conn, "receipts_of_page", page.page_id)
-        ]
-        dead = {
-            r["contact_id"]: r["last_attempt"]
-            for r in await queries.many(conn, "dead_letters_of_page", page.page_id)
-        }
-    return plan(methods, tried, attempts=settings.delivery_attempts, dead=dead)
+        row = await queries.one(conn, "delivery_state", page.page_id)
+    if row is None:
+        return None
+    methods = [
+        Method(id=m.id, kind=m.kind, address=m.address, priority=m.priority)
+        for m in msgspec.json.decode(row["methods"], type=list[_MethodRow])
+    ]
+    tried = [
+        Tried(channel=r.channel, attempt=r.attempt, ok=r.ok, detail=r.detail)
+        for r in msgspec.json.decode(row["receipts"], type=list[_ReceiptRow])
+    ]
+    dead = {
+        d.contact_id: d.last_attempt for d in msgspec.json.decode(row["dead"], type=list[_DeadRow])
+    }
+    incident_id: int = row["incident_id"]
+    return incident_id, plan(methods, tried, attempts=settings.delivery_attempts, dead=dead)
 
 
 async def _dead_letter(
