@@ -9,7 +9,7 @@ from datetime import datetime
 from aiohttp import web
 
 from dutywatch import auth, errors
-from dutywatch.contract_files import openapi_document
+from dutywatch.contract_files import contract_file, openapi_document
 from dutywatch.delivery import worker
 from dutywatch.web.app import principal, runtime
 
@@ -20,11 +20,22 @@ def setup(app: web.Application) -> None:
     # Converted once, when the app is made: a broken document stops startup, not a request.
     app[OPENAPI_JSON] = json.dumps(openapi_document(), ensure_ascii=False).encode()
     app.router.add_get("/api/openapi.json", get_openapi)
+    # The document's `$ref: ./report.v1.schema.json` resolves here, beside it.
+    app.router.add_get("/api/{schema:[a-z0-9-]+\\.v1\\.schema\\.json}", get_schema)
     app.router.add_get("/api/v1/dead-letters", get_dead_letters)
 
 
 async def get_openapi(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_JSON], content_type="application/json")
+
+
+async def get_schema(request: web.Request) -> web.Response:
+    """A published JSON Schema of contracts/, e.g. ``/api/report.v1.schema.json``."""
+    name = request.match_info["schema"]
+    schema = contract_file(name)
+    if not schema.is_file():
+        raise errors.NotFound(f"no contract schema {name!r}; see contracts/ for the published ones")
+    return web.Response(body=schema.read_bytes(), content_type="application/schema+json")
 
 
 async def get_dead_letters(request: web.Request) -> web.Response:

@@ -391,3 +391,11 @@ async def test_the_openapi_document_is_served_as_json_equal_to_the_yaml(service:
     published = yaml.safe_load((CONTRACTS_DIR / "openapi.yaml").read_text(encoding="utf-8"))
     assert served == published
     assert "/api/v1/dead-letters" in served["paths"]
+    # Its relative $ref resolves beside it.
+    schema = await service.client.get("/api/report.v1.schema.json")
+    assert schema.status == 200
+    assert json.loads(await schema.read()) == json.loads(
+        (CONTRACTS_DIR / "report.v1.schema.json").read_bytes()
+    )
+    missing = await service.client.get("/api/nothing.v1.schema.json")
+    assert missing.status == 404
