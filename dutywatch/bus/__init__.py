@@ -130,14 +130,19 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
 
 
 def _work_queue(
-    name: str, filter_subject: str, *, ack_wait: float, max_ack_pending: int
+    name: str,
+    filter_subject: str,
+    *,
+    ack_wait: float,
+    max_ack_pending: int,
+    deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
 ) -> ConsumerConfig:
-    """A durable pull consumer shared by every replica: each message settled explicitly, all of
-    the stream's messages from the start, never given up on by JetStream (one that keeps
-    failing stays visible as pending; the handlers decide when it is done)."""
+    """A durable pull consumer shared by every replica: each message settled explicitly,
+    never given up on by JetStream (one that keeps failing stays visible as pending; the
+    handlers decide when it is done)."""
     return ConsumerConfig(
         durable_name=name,
-        deliver_policy=DeliverPolicy.ALL,
+        deliver_policy=deliver_policy,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=ack_wait,
         max_deliver=-1,
@@ -157,9 +162,15 @@ def intake_consumer_config(settings: Settings) -> ConsumerConfig:
 def delivery_consumer_config(settings: Settings) -> ConsumerConfig:
     # ack_wait: one try of a channel takes at most 10 s and the worker extends it before each
     # try; a crashed replica's pages go to another after it. Retries are counted by the
-    # page's receipts, not by JetStream.
+    # page's receipts, not by JetStream. NEW: the consumer is made when the first replica
+    # with the channel worker starts (before its relay publishes) and keeps its place from
+    # then on; pages older than it (up to 30 days, on an upgrade) are not sent out again.
     return _work_queue(
-        DELIVERY_CONSUMER, settings.subject("notify", ">"), ack_wait=60, max_ack_pending=10_000
+        DELIVERY_CONSUMER,
+        settings.subject("notify", ">"),
+        ack_wait=60,
+        max_ack_pending=10_000,
+        deliver_policy=DeliverPolicy.NEW,
     )
 
 
