@@ -306,6 +306,9 @@ async def test_a_retry_waiting_when_the_service_stops_is_made_by_the_next_one(
     await eventually(first_try, what="the first try to fail")
     # The service goes away while the retry waits in JetStream (nak with the backoff).
     await service.client.close()
+    # The stopping service may have made a second try (the redelivery can come while it
+    # finishes its last fetch); whatever it made, the next try is the new service's.
+    tries_before = len(webhook.requests)
     webhook.status = 200
     app = create_app(service.settings, service.clock)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
@@ -315,8 +318,8 @@ async def test_a_retry_waiting_when_the_service_stops_is_made_by_the_next_one(
         entry = await delivered(service, page["incident_id"], what="the retry by the new service")
     finally:
         await client.close()
-    assert (entry["channel"], entry["attempt"]) == ("webhook", 2)
-    assert len(webhook.requests) == 2
+    assert (entry["channel"], entry["attempt"]) == ("webhook", tries_before + 1)
+    assert len(webhook.requests) == tries_before + 1
 
 
 async def test_the_sms_gateway_receives_the_page_and_the_console_is_left_to_the_console(
