@@ -236,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "resolve": _resolve,
         "note": _note,
         "instruct": _instruct,
+        "dead-letters": _dead_letters,
         "policy": _policy,
         "verify": _verify,
         "anchor": _anchor,
@@ -476,6 +477,18 @@ def _add_incident_parsers(sub: Any) -> None:
     instruct.add_argument("--leader", help="who gave it, if not the token's holder")
     _add_http_options(instruct)
 
+    dead = sub.add_parser(
+        "dead-letters",
+        help="contact methods that gave up on a page (administrators), newest first",
+        description="List dead letters over HTTP: each is a contact method (webhook, e-mail, "
+        "SMS) that failed every try for a page, with the last reason; the page went on to the "
+        "person's next method. docs/OPERATIONS.md says what to do.",
+    )
+    dead.add_argument("--since", help="RFC 3339 time with an offset")
+    dead.add_argument("--incident", type=int)
+    dead.add_argument("--limit", type=int, default=100)
+    _add_http_options(dead)
+
 
 def _add_http_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default=None, help=f"default $DUTYWATCH_URL or {DEFAULT_HTTP_URL}")
@@ -559,6 +572,27 @@ async def _add_entry(args: argparse.Namespace, what: str, body: dict[str, Any]) 
         _print_problems(result)
         return 1
     print(f"incident {result['incident_id']}: entry {result['seq']} ({result['kind']}) added")
+    return 0
+
+
+async def _dead_letters(args: argparse.Namespace) -> int:
+    params = {"limit": str(args.limit)}
+    if args.since:
+        params["since"] = args.since
+    if args.incident:
+        params["incident"] = str(args.incident)
+    status, body = await _http(args, "GET", "/api/v1/dead-letters", params=params)
+    if status != 200:
+        _print_problems(body)
+        return 1
+    for letter in body["dead_letters"]:
+        print(
+            f"{letter['at']}  incident {letter['incident_id']}  page {letter['page_id']}  "
+            f"{letter['person_id']}  {letter['channel']} (contact {letter['contact_id']}, "
+            f"tries {letter['first_attempt']}-{letter['last_attempt']})  {letter['reason']}"
+        )
+    if not body["dead_letters"]:
+        print("no dead letters")
     return 0
 
 

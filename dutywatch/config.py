@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -24,6 +25,10 @@ DEFAULT_ACK_TIMEOUTS: dict[Grade, timedelta] = {
     Grade.III: timedelta(minutes=10),
     Grade.IV: timedelta(minutes=15),
 }
+
+
+#: How the e-mail channel talks to its SMTP relay.
+SMTP_TLS_MODES = ("starttls", "tls", "off")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +89,29 @@ class Settings:
     run_gap_check: bool = True
     run_anchors: bool = True
     run_retention: bool = True
+    #: The channel worker that delivers pages over people's contact methods.
+    run_delivery: bool = True
+    #: Base URL people open from a message (e-mail, SMS) to see an incident.
+    public_url: str = "http://127.0.0.1:8080"
+    #: Tries of one contact method (webhook, e-mail, SMS) before the next one is used.
+    delivery_attempts: int = 5
+    #: Wait before the second try; doubled for each further try, at most an hour.
+    delivery_backoff: timedelta = timedelta(seconds=2)
+    #: HMAC-SHA256 key webhooks are signed with; unset, webhook deliveries fail (never unsigned).
+    webhook_secret: str | None = field(default=None, repr=False)
+    #: Networks a webhook may reach although private, loopback or link-local (e.g. 10.0.0.0/8).
+    webhook_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    #: SMTP relay for e-mail pages; unset, e-mail deliveries fail and fall back.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    #: ``starttls`` (port 587), ``tls`` (implicit TLS, port 465) or ``off``.
+    smtp_tls: str = "starttls"
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str = "dutywatch@localhost"
+    #: SMS gateway: a JSON POST per message, with ``Authorization: Bearer <api key>``.
+    sms_gateway_url: str | None = None
+    sms_api_key: str | None = field(default=None, repr=False)
     db_pool_size: int = 10
     json_logs: bool = True
     #: A CJK TrueType font embedded in PDF exports; None: reportlab's built-in STSong-Light.
@@ -100,6 +128,12 @@ class Settings:
             raise ConfigurationError(
                 f"zero report time zone {self.zero_report_tz!r} is unknown; e.g. Asia/Shanghai"
             ) from exc
+
+        if self.smtp_tls not in SMTP_TLS_MODES:
+            raise ConfigurationError(
+                f"SMTP TLS mode {self.smtp_tls!r} is unknown; "
+                f"use one of {', '.join(SMTP_TLS_MODES)}"
+            )
 
     def subject(self, *tokens: str) -> str:
         return ".".join((self.subject_prefix, *tokens))
@@ -245,6 +279,28 @@ def _days(name: str, value: str) -> timedelta:
     return timedelta(days=_parse_positive_int(name, value))
 
 
+def _networks(name: str, value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``127.0.0.0/8,10.0.0.0/8,fd00::/8`` (empty: none)."""
+    try:
+        return tuple(
+            ipaddress.ip_network(item.strip(), strict=False)
+            for item in value.split(",")
+            if item.strip()
+        )
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{name} must be a comma-separated list of networks "
+            f"(e.g. 10.0.0.0/8,127.0.0.1/32): {exc}"
+        ) from None
+
+
+def _port(name: str, value: str) -> int:
+    port = _parse_positive_int(name, value)
+    if port > 65535:
+        raise ConfigurationError(f"{name} must be a port from 1 to 65535, got {value!r}")
+    return port
+
+
 #: Optional variables: the setting each one sets, and how its text is read.
 _OPTIONAL: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "DUTYWATCH_ADMIN_TOKEN": ("admin_token", _text),
@@ -263,6 +319,19 @@ _OPTIONAL: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "DUTYWATCH_ANCHOR_GRACE": ("anchor_grace", _seconds),
     "DUTYWATCH_RETENTION_DAYS": ("retention", lambda _, v: _parse_retention(v)),
     "DUTYWATCH_PDF_FONT": ("pdf_font", lambda _, v: v or None),  # empty: the built-in font
+    "DUTYWATCH_PUBLIC_URL": ("public_url", _text),
+    "DUTYWATCH_DELIVERY_ATTEMPTS": ("delivery_attempts", _parse_positive_int),
+    "DUTYWATCH_DELIVERY_BACKOFF": ("delivery_backoff", _seconds),
+    "DUTYWATCH_WEBHOOK_SECRET": ("webhook_secret", _text),
+    "DUTYWATCH_WEBHOOK_ALLOWED_NETWORKS": ("webhook_allowed_networks", _networks),
+    "DUTYWATCH_SMTP_HOST": ("smtp_host", _text),
+    "DUTYWATCH_SMTP_PORT": ("smtp_port", _port),
+    "DUTYWATCH_SMTP_TLS": ("smtp_tls", _text),
+    "DUTYWATCH_SMTP_USER": ("smtp_user", _text),
+    "DUTYWATCH_SMTP_PASSWORD": ("smtp_password", _text),
+    "DUTYWATCH_SMTP_FROM": ("smtp_from", _text),
+    "DUTYWATCH_SMS_GATEWAY_URL": ("sms_gateway_url", _text),
+    "DUTYWATCH_SMS_API_KEY": ("sms_api_key", _text),
 }
 
 

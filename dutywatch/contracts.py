@@ -227,6 +227,18 @@ class IncidentEventV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.in
     state: Annotated[str, Meta(min_length=1, max_length=40)]
     at: AwareTime
     actor: ShortText | None = None
+    # Enough to mirror the incident in another system without asking dutywatch back:
+    incident_ref: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    sensitive: bool = False
+    occurred_at: AwareTime | None = None
+    opened_at: AwareTime | None = None
+    acknowledged_at: AwareTime | None = None
+    acknowledged_by: ShortText | None = None
+    resolved_at: AwareTime | None = None
+    resolved_by: ShortText | None = None
+    responsible_org: OrgPath | None = None
+    skip_to: OrgPath | None = None
+    reports_count: Annotated[int, Meta(ge=0)] = 0
 
 
 class RejectionV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.rejection.v1"):

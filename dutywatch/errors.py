@@ -145,3 +145,12 @@ class TimelineBroken(DutywatchError):
     """A timeline chain does not verify: an entry was altered outside dutywatch."""
 
     code = "timeline_broken"
+
+
+class TargetRefused(DutywatchError):
+    """A webhook address points somewhere pages must not go (a private, loopback or link-local
+    address, or a malformed URL); fix the contact method, or allow its network with
+    DUTYWATCH_WEBHOOK_ALLOWED_NETWORKS."""
+
+    code = "target_refused"
+    http_status = 422

@@ -26,6 +26,7 @@ from dutywatch.outbox import relay
 from dutywatch.rosters import gaps
 from dutywatch.timeline import anchoring, purge
 from handlers import commands as command_handlers
+from handlers import notify as notify_handlers
 from handlers import reports as report_handlers
 
 log = structlog.get_logger(__name__)
@@ -128,6 +129,11 @@ class Runtime:
             sup.spawn(
                 "outbox-relay",
                 lambda: relay.run(self.pool, self.js, self.clock, self.relay_wake, sup.stop),
+            )
+        if s.run_delivery:
+            sup.spawn(
+                "delivery",
+                lambda: notify_handlers.consume(self.js, self.pool, s, self.clock, sup.stop),
             )
         if s.run_gap_check:
             sup.spawn(

@@ -30,6 +30,8 @@ log = structlog.get_logger(__name__)
 
 DAY = 24 * 3600.0
 INTAKE_CONSUMER = "intake"
+#: The channel worker's durable consumer of NOTIFY, shared by every replica.
+DELIVERY_CONSUMER = "delivery"
 
 
 @dataclass(frozen=True)
@@ -124,20 +126,51 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
         else:
             await js.update_stream(config)
     await js.add_consumer(settings.stream("REPORTS"), intake_consumer_config(settings))
+    await js.add_consumer(settings.stream("NOTIFY"), delivery_consumer_config(settings))
+
+
+def _work_queue(
+    name: str,
+    filter_subject: str,
+    *,
+    ack_wait: float,
+    max_ack_pending: int,
+    deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
+) -> ConsumerConfig:
+    """A durable pull consumer shared by every replica: each message settled explicitly,
+    never given up on by JetStream (one that keeps failing stays visible as pending; the
+    handlers decide when it is done)."""
+    return ConsumerConfig(
+        durable_name=name,
+        deliver_policy=deliver_policy,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait,
+        max_deliver=-1,
+        max_ack_pending=max_ack_pending,
+        filter_subject=filter_subject,
+    )
 
 
 def intake_consumer_config(settings: Settings) -> ConsumerConfig:
-    return ConsumerConfig(
-        durable_name=INTAKE_CONSUMER,
-        deliver_policy=DeliverPolicy.ALL,
-        ack_policy=AckPolicy.EXPLICIT,
-        # Long enough for a batch transaction under load; a crashed replica's messages
-        # are redelivered to another after this.
-        ack_wait=30,
-        # Never give up on a report: one that keeps failing stays visible as pending.
-        max_deliver=-1,
-        max_ack_pending=20_000,
-        filter_subject=settings.subject("report", ">"),
+    # ack_wait: long enough for a batch transaction under load; a crashed replica's
+    # messages are redelivered to another after it.
+    return _work_queue(
+        INTAKE_CONSUMER, settings.subject("report", ">"), ack_wait=30, max_ack_pending=20_000
+    )
+
+
+def delivery_consumer_config(settings: Settings) -> ConsumerConfig:
+    # ack_wait: one try of a channel takes at most 10 s and the worker extends it before each
+    # try; a crashed replica's pages go to another after it. Retries are counted by the
+    # page's receipts, not by JetStream. NEW: the consumer is made when the first replica
+    # with the channel worker starts (before its relay publishes) and keeps its place from
+    # then on; pages older than it (up to 30 days, on an upgrade) are not sent out again.
+    return _work_queue(
+        DELIVERY_CONSUMER,
+        settings.subject("notify", ">"),
+        ack_wait=60,
+        max_ack_pending=10_000,
+        deliver_policy=DeliverPolicy.NEW,
     )
 
 

@@ -89,8 +89,9 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_post("/api/v1/zero-reports", post_zero_report)
     app.router.add_get("/api/v1/orgs", get_orgs)
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
-    from dutywatch.web import exports, handover, integrity, policies, record, rosters
+    from dutywatch.web import delivery, exports, handover, integrity, policies, record, rosters
 
+    delivery.setup(app)
     exports.setup(app)
     handover.setup(app)
     integrity.setup(app)

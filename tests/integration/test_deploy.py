@@ -828,10 +828,17 @@ def test_compose_file_is_consistent() -> None:
 
 def test_dockerfile_copies_what_exists() -> None:
     text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    copied = set()
     for line in text.splitlines():
         if line.startswith("COPY") and "--from=" not in line:
             for source in line.split()[1:-1]:
                 assert (REPO / source).exists(), source
+                copied.add((REPO / source).resolve())
+    # A link in the package (dutywatch/_contracts -> contracts/) must find its target in the
+    # build, or the wheel lacks the files it names.
+    for link in (REPO / "dutywatch").rglob("*"):
+        if link.is_symlink():
+            assert link.resolve() in copied, f"{link} points outside what the image copies"
     assert re.search(r"^USER 10001", text, re.M)
     assert "/readyz" in text
 

@@ -659,13 +659,13 @@ def test_asyncapi_messages_carry_the_contract_schemas() -> None:
 
 def test_asyncapi_operations_are_from_the_service_point_of_view() -> None:
     document = load_yaml("asyncapi.yaml")
-    actions = {}
+    actions: dict[str, set[str]] = {}
     for operation in document["operations"].values():
         channel_key = operation["channel"]["$ref"].removeprefix("#/channels/")
         channel = document["channels"][channel_key]
         for ref in operation.get("messages", []):
             assert ref["$ref"].startswith(f"#/channels/{channel_key}/messages/"), ref
-        actions[channel["address"]] = operation["action"]
+        actions.setdefault(channel["address"], set()).add(operation["action"])
         if "reply" in operation:
             reply_key = operation["reply"]["channel"]["$ref"].removeprefix("#/channels/")
             reply_message = document["channels"][reply_key]["messages"]
@@ -673,18 +673,64 @@ def test_asyncapi_operations_are_from_the_service_point_of_view() -> None:
                 "#/components/messages/CommandReply"
             ]
     assert actions == {
-        "dutywatch.report.{orgPath}": "receive",
-        "dutywatch.cmd.ack": "receive",
-        "dutywatch.notify.{personId}": "send",
-        "dutywatch.event.{orgPath}.{kind}": "send",
-        "dutywatch.event.{orgPath}.roster": "send",
-        "dutywatch.rejected": "send",
+        "dutywatch.report.{orgPath}": {"receive"},
+        "dutywatch.cmd.ack": {"receive"},
+        # Published by the outbox relay, consumed by the channel worker.
+        "dutywatch.notify.{personId}": {"send", "receive"},
+        "dutywatch.event.{orgPath}.{kind}": {"send"},
+        "dutywatch.event.{orgPath}.roster": {"send"},
+        "dutywatch.rejected": {"send"},
     }
 
 
 def test_asyncapi_event_kinds_match_the_code() -> None:
     kinds = load_yaml("asyncapi.yaml")["components"]["parameters"]["eventKind"]["enum"]
     assert kinds == [kind.value for kind in EventKind]
+
+
+REPO_DIR = CONTRACTS_DIR.parent
+#: ``settings.subject("notify", person_id)`` and ``(self.subject_prefix, "event", ...)``: the
+#: literal tokens after the prefix of a subject the code builds.
+_SUBJECT_CALL = re.compile(r"""(?:\.subject\(|subject_prefix,)\s*((?:["'][a-z_>]+["']\s*,?\s*)+)""")
+
+
+def _code_subjects() -> set[tuple[str, ...]]:
+    found = set()
+    for path in [*(REPO_DIR / "dutywatch").rglob("*.py"), *(REPO_DIR / "handlers").rglob("*.py")]:
+        for match in _SUBJECT_CALL.finditer(path.read_text(encoding="utf-8")):
+            found.add(tuple(re.findall(r"""["']([a-z_>]+)["']""", match.group(1))))
+    return found
+
+
+def _covers(address: str, tokens: tuple[str, ...]) -> bool:
+    """Does the channel ``address`` (after its prefix) start with the literal ``tokens``?"""
+    parts = address.split(".")[1:]
+    for i, token in enumerate(tokens):
+        if token == ">":
+            return i < len(parts)
+        if i >= len(parts) or not (parts[i] == token or parts[i].startswith("{")):
+            return False
+    return True
+
+
+def test_asyncapi_lists_every_subject_the_code_publishes_or_consumes() -> None:
+    from dutywatch.bus import stream_specs
+    from dutywatch.config import Settings
+
+    addresses = [c["address"] for c in _channels().values() if c.get("address")]
+    used = _code_subjects()
+    assert {("report",), ("notify",), ("event",), ("rejected",), ("cmd", "ack")} <= used
+    for tokens in used:
+        assert any(_covers(a, tokens) for a in addresses), f"{tokens} is in no asyncapi channel"
+    for address in addresses:
+        assert any(_covers(address, t) for t in used), f"nothing in the code uses {address}"
+    settings = Settings(database_url="postgresql://unused", nats_url="nats://unused")
+    documented: dict[str, set[str]] = {}
+    for channel in _channels().values():
+        stream = channel.get("x-jetstream", {}).get("stream")
+        if stream:
+            documented.setdefault(stream, set()).update(channel["x-jetstream"]["subjects"])
+    assert {spec.name: set(spec.subjects) for spec in stream_specs(settings)} == documented
 
 
 # --- OpenAPI --------------------------------------------------------------------------------
@@ -892,3 +938,35 @@ def test_openapi_query_parameters() -> None:
 
     assert names(("/api/v1/incidents", "get")) == {"org", "state", "limit"}
     assert names(("/api/v1/oncall", "get")) == {"org", "at"}
+
+
+def test_the_package_carries_the_contracts_it_serves() -> None:
+    """``dutywatch/_contracts`` is ``contracts/`` (a link here; copied into a wheel by the
+    package data patterns), so ``/api/openapi.json`` is the published document."""
+    import tomllib
+
+    from dutywatch.contract_files import contract_file, openapi_document
+
+    link = REPO_DIR / "dutywatch" / "_contracts"
+    assert link.is_symlink()
+    assert link.resolve() == CONTRACTS_DIR
+    assert openapi_document() == load_yaml("openapi.yaml")
+    patterns = tomllib.loads((REPO_DIR / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]["package-data"]["dutywatch"]
+    shipped = {
+        path.relative_to(CONTRACTS_DIR)
+        for pattern in patterns
+        if pattern.startswith("_contracts/")
+        for path in CONTRACTS_DIR.glob(pattern.removeprefix("_contracts/"))
+    }
+    published = {
+        path.relative_to(CONTRACTS_DIR)
+        for path in CONTRACTS_DIR.rglob("*")
+        if path.is_file() and path.suffix in {".json", ".yaml"}
+    }
+    assert shipped == published
+    assert (
+        contract_file("report.v1.schema.json").read_bytes()
+        == (CONTRACTS_DIR / "report.v1.schema.json").read_bytes()
+    )

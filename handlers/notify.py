@@ -1,0 +1,74 @@
+"""Delivery of pages from the NOTIFY stream over people's contact methods.
+
+Thin: pull from the durable ``delivery`` consumer (shared by every replica), hand each
+message to ``dutywatch.delivery.worker.deliver`` and settle it as it says: ack when done,
+``nak(delay)`` for a retry after the backoff, ``term`` for what can never be read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import nats.errors
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from dutywatch import bus
+from dutywatch.clock import Clock
+from dutywatch.config import Settings
+from dutywatch.delivery.channels import Channels
+from dutywatch.delivery.worker import Verdict, deliver
+
+log = structlog.get_logger(__name__)
+
+#: Pages handled at once by one replica (each may wait on a slow webhook or SMTP server).
+BATCH = 32
+IDLE_FETCH_TIMEOUT = 1.0
+#: Seconds before a page whose handling failed (database or bus trouble) is tried again.
+REDELIVERY_DELAY = 5.0
+
+
+async def consume(
+    js: JetStreamContext, pool: asyncpg.Pool, settings: Settings, clock: Clock, stop: asyncio.Event
+) -> None:
+    """Deliver pages until ``stop``; each message is settled after its receipts are recorded."""
+    sub = await js.pull_subscribe_bind(
+        durable=bus.DELIVERY_CONSUMER, stream=settings.stream("NOTIFY")
+    )
+    channels = Channels(settings, clock)
+    try:
+        while not stop.is_set():
+            try:
+                msgs: list[Msg] = await sub.fetch(BATCH, timeout=IDLE_FETCH_TIMEOUT)
+            except TimeoutError:
+                continue
+            except nats.errors.Error as exc:
+                log.warning("delivery_fetch_failed", error=repr(exc))
+                await asyncio.sleep(IDLE_FETCH_TIMEOUT)
+                continue
+            await asyncio.gather(*(_handle(msg, pool, channels, settings, clock) for msg in msgs))
+    finally:
+        await channels.close()
+        await sub.unsubscribe()
+
+
+async def _handle(
+    msg: Msg, pool: asyncpg.Pool, channels: Channels, settings: Settings, clock: Clock
+) -> None:
+    try:
+        outcome = await deliver(
+            pool, channels, settings, clock, msg.data, keep_alive=msg.in_progress
+        )
+    except Exception:
+        # Kept, not dropped: redelivered after the delay and planned again from its receipts.
+        log.exception("delivery_failed", subject=msg.subject)
+        await msg.nak(delay=REDELIVERY_DELAY)
+        return
+    if outcome.verdict is Verdict.RETRY and outcome.delay is not None:
+        await msg.nak(delay=outcome.delay.total_seconds())
+    elif outcome.verdict is Verdict.DROP:
+        await msg.term()
+    else:
+        await msg.ack()
