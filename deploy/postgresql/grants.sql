@@ -34,4 +34,4 @@ REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM :"app_role";
 
 -- Reviewers read everything but personal data and token hashes.
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"review_role";
-REVOKE SELECT ON personal_data, api_tokens FROM :"review_role";
+REVOKE SELECT ON personal_data, api_tokens, routing_keys FROM :"review_role";

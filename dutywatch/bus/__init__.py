@@ -29,6 +29,8 @@ from dutywatch.config import Settings
 log = structlog.get_logger(__name__)
 
 DAY = 24 * 3600.0
+#: Header an edge sets when it publishes a report on behalf of an HTTP or CLI caller.
+SOURCE_HEADER = "Dutywatch-Source"
 INTAKE_CONSUMER = "intake"
 
 
