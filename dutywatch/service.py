@@ -24,6 +24,7 @@ from dutywatch.config import Settings
 from dutywatch.escalation import scheduler
 from dutywatch.outbox import relay
 from dutywatch.rosters import gaps
+from handlers import cap as cap_handlers
 from handlers import commands as command_handlers
 from handlers import reports as report_handlers
 
@@ -113,6 +114,12 @@ class Runtime:
             sup.spawn(
                 "intake",
                 lambda: report_handlers.consume(
+                    self.js, self.pool, s, self.clock, sup.stop, self.wake_workers
+                ),
+            )
+            sup.spawn(
+                "cap-intake",
+                lambda: cap_handlers.consume(
                     self.js, self.pool, s, self.clock, sup.stop, self.wake_workers
                 ),
             )

@@ -32,6 +32,8 @@ DAY = 24 * 3600.0
 #: Header an edge sets when it publishes a report on behalf of an HTTP or CLI caller.
 SOURCE_HEADER = "Dutywatch-Source"
 INTAKE_CONSUMER = "intake"
+#: The durable consumer of CAP 1.2 messages published on ``dutywatch.cap.<org path>``.
+CAP_CONSUMER = "cap-intake"
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class StreamSpec:
 
 
 def stream_specs(settings: Settings) -> list[StreamSpec]:
-    """The four streams; names carry the configured prefix."""
+    """The five streams; names carry the configured prefix."""
     s = settings.subject
     return [
         # Reports are kept for post-incident review; PostgreSQL dedups forever by report_id,
@@ -53,6 +55,9 @@ def stream_specs(settings: Settings) -> list[StreamSpec]:
         StreamSpec(settings.stream("NOTIFY"), [s("notify", ">")], 30 * DAY, 600.0),
         StreamSpec(settings.stream("EVENTS"), [s("event", ">")], 30 * DAY, 600.0),
         StreamSpec(settings.stream("REJECTED"), [s("rejected")], 90 * DAY, 600.0),
+        # CAP 1.2 XML from offices, translated into reports by the `cap-intake` consumer; kept
+        # as long as the reports they became.
+        StreamSpec(settings.stream("CAP"), [s("cap", ">")], 400 * DAY, 600.0),
     ]
 
 
@@ -126,6 +131,7 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
         else:
             await js.update_stream(config)
     await js.add_consumer(settings.stream("REPORTS"), intake_consumer_config(settings))
+    await js.add_consumer(settings.stream("CAP"), cap_consumer_config(settings))
 
 
 def intake_consumer_config(settings: Settings) -> ConsumerConfig:
@@ -140,6 +146,19 @@ def intake_consumer_config(settings: Settings) -> ConsumerConfig:
         max_deliver=-1,
         max_ack_pending=20_000,
         filter_subject=settings.subject("report", ">"),
+    )
+
+
+def cap_consumer_config(settings: Settings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=CAP_CONSUMER,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=30,
+        # A Cancel waits (nak with a delay) until the report it resolves is taken in.
+        max_deliver=-1,
+        max_ack_pending=1_000,
+        filter_subject=settings.subject("cap", ">"),
     )
 
 

@@ -77,7 +77,8 @@ async def test_cap_alert_update_cancel_make_one_incident_and_export_valid_cap(
     service: Service,
 ) -> None:
     alert = await post_cap(service, "01-alert.xml")
-    assert alert["msg_type"] == "Alert" and alert["duplicate"] is False
+    assert alert["msg_type"] == "Alert"
+    assert alert["duplicate"] is False
     incident = await incident_row(service, alert["incident_ref"])
     assert incident["org_path"] == TOWNSHIP
     assert incident["grade"] == "III"  # Moderate + Immediate
@@ -92,7 +93,8 @@ async def test_cap_alert_update_cancel_make_one_incident_and_export_valid_cap(
     await reports_count(service, incident["id"], 2)
     # The same Update again is a duplicate: no third report.
     again = await post_cap(service, "02-update-polygons-two-languages.xml")
-    assert again["report_id"] == update["report_id"] and again["duplicate"] is True
+    assert again["report_id"] == update["report_id"]
+    assert again["duplicate"] is True
 
     document = await export(service, incident["id"])
     assert document.findtext("cap:msgType", namespaces=NS) == "Update"
@@ -113,14 +115,16 @@ async def test_cap_alert_update_cancel_make_one_incident_and_export_valid_cap(
     assert cancel["incident_ref"] == alert["incident_ref"]
     assert cancel["command"]["state"] == "resolved"
     resolved = await incident_row(service, alert["incident_ref"])
-    assert resolved["state"] == "resolved" and resolved["reports_count"] == 3
+    assert resolved["state"] == "resolved"
+    assert resolved["reports_count"] == 3
     # Cancel kept the grade and title (no downgrade from a message without info).
     assert resolved["grade"] == "III"
     notes = await service.sql(
         "SELECT body FROM timeline_entries WHERE incident_id = $1 AND kind = 'resolved'",
         incident["id"],
     )
-    assert len(notes) == 1 and "漏点已封堵" in json.loads(notes[0]["body"])["note"]
+    assert len(notes) == 1
+    assert "漏点已封堵" in json.loads(notes[0]["body"])["note"]
     # The Cancel sent again replays the command: still one resolution.
     replay = await post_cap(service, "03-cancel.xml")
     assert replay["command"]["replayed"] is True
@@ -149,7 +153,8 @@ async def test_invalid_cap_is_rejected_naming_the_element(
     assert problem["field"] == "severity"
     assert "Huge" in problem["detail"]
     (record,) = await rejected.wait_for(1)
-    assert record["reason"] == "invalid_cap" and record["field"] == "severity"
+    assert record["reason"] == "invalid_cap"
+    assert record["field"] == "severity"
 
     # An entity bomb is refused before anything is expanded, naming the DOCTYPE.
     bomb = (
@@ -163,7 +168,8 @@ async def test_invalid_cap_is_rejected_naming_the_element(
         headers={**service.auth(service.tokens.office_daoli), **CAP_HEADERS},
     )
     problem = await response.json(content_type=None)
-    assert response.status == 422 and problem["field"] == "DOCTYPE", problem
+    assert response.status == 422, problem
+    assert problem["field"] == "DOCTYPE"
 
     # Not XML at all; and JSON sent to the CAP endpoint.
     response = await service.client.post(
@@ -283,7 +289,8 @@ async def test_pagerduty_trigger_acknowledge_resolve_make_one_incident(service: 
             incident["id"],
         )
     ]
-    assert kinds.count("acknowledged") == 1 and kinds.count("resolved") == 1
+    assert kinds.count("acknowledged") == 1
+    assert kinds.count("resolved") == 1
     assert (await service.sql("SELECT count(*) AS n FROM incidents"))[0]["n"] == 1
 
 
@@ -365,23 +372,27 @@ async def test_alertmanager_group_stays_open_until_every_alert_resolves(
     first = await post(webhook("firing", [("north", "firing"), ("south", "firing")]))
     assert first["group_resolved"] is False
     incident = await incident_row(service, first["incident_ref"])
-    assert incident["state"] == "open" and incident["org_path"] == TOWNSHIP
+    assert incident["state"] == "open"
+    assert incident["org_path"] == TOWNSHIP
     # Alertmanager repeats the notification: a duplicate, not a second report.
     assert (await post(webhook("firing", [("north", "firing"), ("south", "firing")])))[
         "duplicate"
     ] is True
 
     partly = await post(webhook("firing", [("north", "resolved"), ("south", "firing")]))
-    assert partly["incident_ref"] == first["incident_ref"] and partly["group_resolved"] is False
+    assert partly["incident_ref"] == first["incident_ref"]
+    assert partly["group_resolved"] is False
     await reports_count(service, incident["id"], 2)
     await service.clock.advance(timedelta(minutes=5))
     row = await incident_row(service, first["incident_ref"])
     assert row["state"] == "open"
 
     done = await post(webhook("resolved", [("north", "resolved"), ("south", "resolved")]))
-    assert done["group_resolved"] is True and done["command"]["state"] == "resolved"
+    assert done["group_resolved"] is True
+    assert done["command"]["state"] == "resolved"
     row = await incident_row(service, first["incident_ref"])
-    assert row["state"] == "resolved" and row["reports_count"] == 3
+    assert row["state"] == "resolved"
+    assert row["reports_count"] == 3
 
 
 async def test_alertmanager_org_label_outside_the_token_is_refused(service: Service) -> None:
@@ -400,3 +411,39 @@ async def test_alertmanager_org_label_outside_the_token_is_refused(service: Serv
         headers=service.auth(service.tokens.officer_daoli),
     )
     assert response.status == 403
+
+
+async def test_cap_over_nats_takes_the_same_path_and_rejects_naming_the_element(
+    service: Service, rejected: Inbox
+) -> None:
+    subject = service.settings.subject("cap", TOWNSHIP)
+    # Published back to back: the Cancel may reach the consumer before intake has taken the
+    # Alert in; it waits (nak with a delay) and then resolves the one incident.
+    for name in ("01-alert.xml", "02-update-polygons-two-languages.xml", "03-cancel.xml"):
+        ack = await service.js.publish(subject, (SAMPLES / name).read_bytes())
+        assert ack.stream == service.settings.stream("CAP")
+    # A resend of the Alert is a duplicate of its report.
+    await service.js.publish(subject, (SAMPLES / "01-alert.xml").read_bytes())
+
+    async def resolved() -> Any:
+        return await service.sql(
+            "SELECT * FROM incidents WHERE org_path = $1 AND state = 'resolved'", TOWNSHIP
+        )
+
+    (incident,) = await eventually(resolved, what="the CAP incident resolved over NATS")
+    assert incident["reports_count"] == 3
+    sources = {r["source"] for r in await service.sql("SELECT source FROM reports")}
+    assert sources == {"nats"}
+    resolutions = await service.sql(
+        "SELECT actor FROM timeline_entries WHERE incident_id = $1 AND kind = 'resolved'",
+        incident["id"],
+    )
+    assert [r["actor"] for r in resolutions] == [f"office:{TOWNSHIP}"]
+
+    await service.js.publish(subject, (SAMPLES / "invalid-severity.xml").read_bytes())
+    (record,) = await rejected.wait_for(1)
+    assert record["source"] == "nats"
+    assert record["subject"] == subject
+    assert record["reason"] == "invalid_cap"
+    assert record["field"] == "severity"
+    assert (await service.sql("SELECT count(*) AS n FROM incidents"))[0]["n"] == 1
