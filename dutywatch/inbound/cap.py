@@ -125,17 +125,23 @@ SEVERITY_OUT: Final[dict[Grade, str]] = {
 }
 
 _ELEMENT = re.compile(r"Element '(?:\{[^}]*\})?([A-Za-z]+)'")
-_EXPECTED = re.compile(r"Expected is(?: one of)? \( (?:\{[^}]*\})?([A-Za-z]+)")
+_EXPECTED = re.compile(r"Expected is(?: one of)? \( ([^)]*)\)")
+_NAME = re.compile(r"(?:\{[^}]*\})?([A-Za-z]+)")
 _PAIR = r"-?\d+(?:\.\d+)?,-?\d+(?:\.\d+)?"
 _POLYGON = re.compile(rf"^{_PAIR}(?:\s+{_PAIR}){{3,}}$")
 _CIRCLE = re.compile(rf"^{_PAIR}\s+\d+(?:\.\d+)?$")
 
 
 @cache
+def schema_document() -> etree._ElementTree:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    return etree.parse(str(XSD_PATH), parser)
+
+
+@cache
 def schema() -> etree.XMLSchema:
     """The OASIS CAP 1.2 schema, read once from ``contracts/cap``."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    return etree.XMLSchema(etree.parse(str(XSD_PATH), parser))
+    return etree.XMLSchema(schema_document())
 
 
 def _parser() -> etree.XMLParser:
@@ -188,13 +194,27 @@ def validate(data: bytes) -> etree._Element:
     return root
 
 
+@cache
+def _element_names() -> frozenset[str]:
+    """Every element name the CAP schema declares."""
+    names = schema_document().iter("{http://www.w3.org/2001/XMLSchema}element")
+    return frozenset(str(e.get("name")) for e in names if e.get("name"))
+
+
 def _failing_element(error: Any) -> str | None:
+    """The element to fix. A missing required child is named ``parent.child``. A CAP element
+    found where another was expected means the last one expected (the required one) is
+    missing before it; an element CAP does not know (misspelt, foreign) is named itself.
+    Else the element whose value is wrong."""
     text = str(error.message)
-    missing = _EXPECTED.search(text) if "Missing child" in text else None
-    element = _ELEMENT.search(text)
-    if missing and element:
-        return f"{element.group(1)}.{missing.group(1)}"
-    return element.group(1) if element else None
+    found = _ELEMENT.search(text)
+    listed = _EXPECTED.search(text)
+    expected = _NAME.findall(listed.group(1)) if listed else []
+    if found and expected and "Missing child" in text:
+        return f"{found.group(1)}.{expected[-1]}"
+    if found and expected and "not expected" in text and found.group(1) in _element_names():
+        return expected[-1]
+    return found.group(1) if found else None
 
 
 def _text(parent: etree._Element, name: str) -> str | None:
@@ -572,10 +592,7 @@ def export(
     # The default namespace (no prefix), as CAP examples write it; the stubs want str keys.
     alert = etree.Element(_Q + "alert", nsmap={None: NS})  # type: ignore[dict-item]
 
-    def add(parent: etree._Element, name: str, text: str | None) -> None:
-        if text is not None:
-            etree.SubElement(parent, _Q + name).text = text
-
+    add = _add
     add(alert, "identifier", f"dutywatch-{incident_id}-{count}")
     add(alert, "sender", sender)
     add(alert, "sent", _cap_time(sent))
@@ -601,12 +618,27 @@ def export(
         *([(PARAM_WARNING, str(warning_level))] if warning_level else []),
         *([(PARAM_RESPONSE, str(response_level))] if response_level else []),
     ]
-    infos = list(latest.cap.info) if latest and latest.cap and latest.cap.info else []
-    if not infos:
-        infos = [_info_of(latest, grade, category, title, state)]
-    for info in infos:
-        _write_info(alert, info, params, resolved=state == "resolved")
+    resolved = state == "resolved"
+    kept = list(latest.cap.info) if latest and latest.cap else []
+    for info in kept:
+        _write_info(alert, info, params, resolved=resolved)
+    # A report sent as JSON may carry a `cap` field CAP would refuse (an empty language, a
+    # made-up certainty): then, and when there is none, one info block from the incident.
+    if not kept or not schema().validate(alert):
+        for block in alert.findall(_Q + "info"):
+            alert.remove(block)
+        fallback = _info_of(latest, grade, category, title, state)
+        _write_info(alert, fallback, params, resolved=resolved)
     return bytes(etree.tostring(alert, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+#: Characters XML 1.0 cannot hold (JSON reports can): control characters, lone surrogates.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _add(parent: etree._Element, name: str, text: str | None) -> None:
+    if text is not None:
+        etree.SubElement(parent, _Q + name).text = _NOT_XML.sub("\ufffd", text)
 
 
 def _info_of(
@@ -645,11 +677,7 @@ def _write_info(
     alert: etree._Element, info: CapInfo, params: list[tuple[str, str]], *, resolved: bool
 ) -> None:
     block = etree.SubElement(alert, _Q + "info")
-
-    def add(parent: etree._Element, name: str, text: str | None) -> None:
-        if text is not None:
-            etree.SubElement(parent, _Q + name).text = text
-
+    add = _add
     add(block, "language", info.language)
     for name in info.categories or ["Other"]:
         add(block, "category", name)
