@@ -209,7 +209,7 @@ def _failing_element(error: Any) -> str | None:
     text = str(error.message)
     found = _ELEMENT.search(text)
     listed = _EXPECTED.search(text)
-    expected = _NAME.findall(listed.group(1)) if listed else []
+    expected: list[str] = _NAME.findall(listed.group(1)) if listed else []
     if found and expected and "Missing child" in text:
         return f"{found.group(1)}.{expected[-1]}"
     if found and expected and "not expected" in text and found.group(1) in _element_names():
