@@ -587,6 +587,7 @@ def test_report_strategy_reaches_nested_objects() -> None:
 
 EXPECTED_CHANNELS = {
     "dutywatch.report.{orgPath}": "REPORTS",
+    "dutywatch.cap.{orgPath}": "CAP",
     "dutywatch.cmd.ack": None,
     "dutywatch.notify.{personId}": "NOTIFY",
     "dutywatch.event.{orgPath}.{kind}": "EVENTS",
@@ -678,6 +679,7 @@ def test_asyncapi_operations_are_from_the_service_point_of_view() -> None:
             ]
     assert actions == {
         "dutywatch.report.{orgPath}": "receive",
+        "dutywatch.cap.{orgPath}": "receive",
         "dutywatch.cmd.ack": "receive",
         "dutywatch.notify.{personId}": "send",
         "dutywatch.event.{orgPath}.{kind}": "send",
@@ -734,6 +736,15 @@ ROSTER_OPERATIONS = {
     ("/api/v1/rosters/{roster}/swaps/{id}", "get"),
     ("/api/v1/rosters/{roster}/swaps/{id}", "delete"),
 }
+INBOUND_OPERATIONS = {
+    ("/api/v1/cap", "post"),
+    ("/api/v1/incidents/{id}/cap", "get"),
+    ("/v2/enqueue", "post"),
+    ("/api/v1/alertmanager", "post"),
+    ("/api/v1/routing-keys", "post"),
+    ("/api/v1/routing-keys", "get"),
+    ("/api/v1/routing-keys/{id}", "delete"),
+}
 EXPECTED_OPERATIONS = {
     ("/api/v1/reports", "post"),
     ("/api/v1/incidents", "get"),
@@ -753,6 +764,7 @@ EXPECTED_OPERATIONS = {
     ("/api/v1/orgs", "get"),
     ("/api/v1/oncall", "get"),
     *ROSTER_OPERATIONS,
+    *INBOUND_OPERATIONS,
     ("/healthz", "get"),
     ("/readyz", "get"),
 }
@@ -847,13 +859,12 @@ def test_openapi_incident_and_timeline_match_the_code() -> None:
     assert set(timeline["responses"]["200"]["content"]) == {"application/json", "text/csv"}
 
 
-def test_openapi_lists_exactly_the_roster_routes_the_app_serves() -> None:
+def _served(setup: Callable[[Any], None]) -> set[tuple[str, str]]:
+    """(path, method) of every route ``setup`` adds, path parameters without their regex."""
     from aiohttp import web
 
-    from dutywatch.web import rosters
-
     app = web.Application()
-    rosters.setup(app)
+    setup(app)
     served = set()
     for route in app.router.routes():
         if route.method == "HEAD":
@@ -861,7 +872,19 @@ def test_openapi_lists_exactly_the_roster_routes_the_app_serves() -> None:
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter", "")
         served.add((re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", path), route.method.lower()))
-    assert served == ROSTER_OPERATIONS | {("/api/v1/oncall", "get")}
+    return served
+
+
+def test_openapi_lists_exactly_the_roster_routes_the_app_serves() -> None:
+    from dutywatch.web import rosters
+
+    assert _served(rosters.setup) == ROSTER_OPERATIONS | {("/api/v1/oncall", "get")}
+
+
+def test_openapi_lists_exactly_the_inbound_routes_the_app_serves() -> None:
+    from dutywatch.web import inbound
+
+    assert _served(inbound.setup) == INBOUND_OPERATIONS
 
 
 def test_openapi_query_parameters() -> None:
