@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from dutywatch import __version__, cli_rosters, errors, logs
+from dutywatch import __version__, cli_inbound, cli_rosters, errors, logs
 from dutywatch.clock import SystemClock
 
 UP_PG_PORT = 15432
@@ -64,11 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="publish a report (首报 by default) on the bus",
         description="Publish one report to the REPORTS stream; it takes the same intake path "
-        "as NATS and HTTP reports. Prints the report id.",
+        "as NATS and HTTP reports. Prints the report id. At a terminal, asks for --org, "
+        "--grade and --title when they are not given; elsewhere, refuses naming them.",
     )
-    report.add_argument("--org", required=True, help="organisation path, e.g. harbin.daoli")
-    report.add_argument("--grade", required=True, choices=["I", "II", "III", "IV"])
-    report.add_argument("--title", required=True)
+    report.add_argument("--org", help="organisation path, e.g. harbin.daoli (asked if missing)")
+    report.add_argument(
+        "--grade", choices=["I", "II", "III", "IV"], help="event grade (asked if missing)"
+    )
+    report.add_argument("--title", help="what happened, where (asked if missing)")
     report.add_argument(
         "--category",
         default="accident",
@@ -94,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     ack.add_argument("--token", default=None, help="default $DUTYWATCH_TOKEN")
 
     _add_policy_parser(sub)
+    cli_inbound.add_routing_key_parser(sub, DEFAULT_HTTP_URL)
 
     verify = sub.add_parser(
         "verify",
@@ -189,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": _report,
         "ack": _ack,
         "policy": _policy,
+        "routing-key": _routing_key,
         "verify": _verify,
         "bench": _bench,
         "roster": _roster,
@@ -345,8 +350,8 @@ async def _report(args: argparse.Namespace) -> int:
 
     from dutywatch import bus
     from dutywatch.contracts import decode_report
-    from handlers.reports import SOURCE_HEADER
 
+    cli_inbound.fill_missing(args, interactive=sys.stdin.isatty())
     now = datetime.now(UTC).isoformat()
     payload: dict[str, Any] = {
         "schema": "dutywatch.report.v1",
@@ -375,7 +380,7 @@ async def _report(args: argparse.Namespace) -> int:
             f"{prefix}.report.{args.org}",
             body,
             msg_id=payload["report_id"],
-            headers={SOURCE_HEADER: "cli"},
+            headers={bus.SOURCE_HEADER: "cli"},
         )
     finally:
         await nc.close()
@@ -445,6 +450,10 @@ def _print_policy(document: dict[str, Any]) -> None:
         print(
             f"  {index}. +{step['delay']}  {step['kind']}  {json.dumps(detail, ensure_ascii=False)}"
         )
+
+
+async def _routing_key(args: argparse.Namespace) -> int:
+    return await cli_inbound.routing_key(args, _http, _print_problems)
 
 
 async def _policy(args: argparse.Namespace) -> int:
