@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from dutywatch import errors
+from dutywatch.contracts import Category, Grade
 
 #: Required report fields: (argparse dest, flag, prompt, allowed answers or None).
 REQUIRED: Final = (
@@ -74,12 +75,8 @@ def add_routing_key_parser(sub: Any, default_url: str) -> None:
     create = keys_sub.add_parser("create", help="make a key (printed once)")
     create.add_argument("--label", required=True, help="what sends with it, e.g. prometheus")
     create.add_argument("--org", required=True, help="organisation path its events report for")
-    create.add_argument("--grade", required=True, choices=["I", "II", "III", "IV"])
-    create.add_argument(
-        "--category",
-        default="accident",
-        choices=["natural_disaster", "accident", "public_health", "social_safety"],
-    )
+    create.add_argument("--grade", required=True, choices=[str(g) for g in Grade])
+    create.add_argument("--category", default="accident", choices=[str(c) for c in Category])
     keys_sub.add_parser("list", help="every key (without the keys themselves)")
     revoke = keys_sub.add_parser("revoke", help="refuse a key's events from now on")
     revoke.add_argument("key_id", type=int)

@@ -135,30 +135,27 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
 
 
 def intake_consumer_config(settings: Settings) -> ConsumerConfig:
+    return _durable(INTAKE_CONSUMER, settings.subject("report", ">"), max_ack_pending=20_000)
+
+
+def cap_consumer_config(settings: Settings) -> ConsumerConfig:
+    # A Cancel waits (nak with a delay) until the report it resolves is taken in.
+    return _durable(CAP_CONSUMER, settings.subject("cap", ">"), max_ack_pending=1_000)
+
+
+def _durable(name: str, subjects: str, *, max_ack_pending: int) -> ConsumerConfig:
+    """A durable pull consumer shared by every replica, acked one message at a time."""
     return ConsumerConfig(
-        durable_name=INTAKE_CONSUMER,
+        durable_name=name,
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
         # Long enough for a batch transaction under load; a crashed replica's messages
         # are redelivered to another after this.
         ack_wait=30,
-        # Never give up on a report: one that keeps failing stays visible as pending.
+        # Never give up on a message: one that keeps failing stays visible as pending.
         max_deliver=-1,
-        max_ack_pending=20_000,
-        filter_subject=settings.subject("report", ">"),
-    )
-
-
-def cap_consumer_config(settings: Settings) -> ConsumerConfig:
-    return ConsumerConfig(
-        durable_name=CAP_CONSUMER,
-        deliver_policy=DeliverPolicy.ALL,
-        ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=30,
-        # A Cancel waits (nak with a delay) until the report it resolves is taken in.
-        max_deliver=-1,
-        max_ack_pending=1_000,
-        filter_subject=settings.subject("cap", ">"),
+        max_ack_pending=max_ack_pending,
+        filter_subject=subjects,
     )
 
 

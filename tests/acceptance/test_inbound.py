@@ -14,7 +14,7 @@ from typing import Any
 from lxml import etree
 
 from dutywatch.inbound import cap
-from tests.acceptance.conftest import Inbox, Service, eventually
+from tests.acceptance.conftest import Inbox, Service, eventually, timeline_kinds
 
 SAMPLES = Path(__file__).resolve().parents[2] / "contracts" / "samples" / "cap"
 XSD = Path(__file__).resolve().parents[2] / "contracts" / "cap" / "CAP-v1.2.xsd"
@@ -282,13 +282,7 @@ async def test_pagerduty_trigger_acknowledge_resolve_make_one_incident(service: 
     row = await incident_row(service, "pd:gas-pressure:xinyang-station")
     assert row["state"] == "resolved"
     assert row["reports_count"] == 1
-    kinds = [
-        r["kind"]
-        for r in await service.sql(
-            "SELECT kind::text FROM timeline_entries WHERE incident_id = $1 ORDER BY seq",
-            incident["id"],
-        )
-    ]
+    kinds = await timeline_kinds(service, incident["id"])
     assert kinds.count("acknowledged") == 1
     assert kinds.count("resolved") == 1
     assert (await service.sql("SELECT count(*) AS n FROM incidents"))[0]["n"] == 1
