@@ -118,7 +118,9 @@ def _choice(kind: type[_E], value: str | None, default: _E, name: str) -> _E:
         ) from None
 
 
-def to_report(hook: Webhook, *, org: str, now: datetime, known: bool) -> ReportV1:
+def to_report(
+    hook: Webhook, *, org: str, incident_ref: str, now: datetime, known: bool
+) -> ReportV1:
     firing = [a for a in hook.alerts if a.status is Status.FIRING]
     resolved = [a for a in hook.alerts if a.status is Status.RESOLVED]
     name = label(hook, "alertname") or "alert group"
@@ -133,7 +135,7 @@ def to_report(hook: Webhook, *, org: str, now: datetime, known: bool) -> ReportV
     report = {
         "schema": "dutywatch.report.v1",
         "report_id": str(report_id_of(org, hook)),
-        "incident_ref": incident_ref_of(hook.groupKey),
+        "incident_ref": incident_ref,
         "org": org,
         "stage": str(Stage.FOLLOW_UP if known else Stage.FIRST),
         "grade": str(_choice(Grade, label(hook, LABEL_GRADE), DEFAULT_GRADE, LABEL_GRADE)),

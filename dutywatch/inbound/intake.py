@@ -12,6 +12,7 @@ stream); :class:`NotTakenInYet` says it is not, and the caller retries.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +28,7 @@ from dutywatch.contracts import CapOrigin, Category, Grade, ReportV1, encode
 from dutywatch.inbound import cap, pagerduty
 from dutywatch.incidents import commands
 from dutywatch.incidents import store as incidents
-from dutywatch.incidents.rules import Incident
+from dutywatch.incidents.rules import Incident, State
 from dutywatch.orgs.store import known_orgs
 from dutywatch.sql import Conn, Queries
 from dutywatch.timeline import Source
@@ -93,6 +94,28 @@ async def incident_by_ref(conn: Conn, org: str, ref: str) -> Incident | None:
     return incidents.from_row(row) if row is not None else None
 
 
+async def latest_generation(conn: Conn, org: str, base_ref: str) -> Incident | None:
+    """The newest incident of a ``family:key`` ref (PagerDuty ``pd:``, Alertmanager ``am:``)."""
+    family, _, key = base_ref.partition(":")
+    pattern = f"^{re.escape(family)}[0-9]+:{re.escape(key)}$"
+    row = await queries.one(conn, "latest_generation", org, base_ref, pattern)
+    return incidents.from_row(row) if row is not None else None
+
+
+def ref_for_new_event(base_ref: str, latest: Incident | None) -> str:
+    """Where a new trigger or firing group goes: the newest incident of its key while that
+    is not resolved; after it is, a new incident (``pd2:key``, ``pd3:key``, ...), as
+    PagerDuty and Alertmanager open a new one."""
+    if latest is None:
+        return base_ref
+    if latest.state is not State.RESOLVED:
+        return latest.incident_ref
+    family, _, key = base_ref.partition(":")
+    prefix = latest.incident_ref.partition(":")[0]
+    generation = int(prefix[len(family) :] or "1")
+    return f"{family}{generation + 1}:{key}"
+
+
 async def wait_for_incident(
     pool: asyncpg.Pool,
     *,
@@ -124,9 +147,10 @@ async def wait_for_incident(
         await asyncio.sleep(_POLL_SECONDS)
 
 
-def command_id_of(identity: uuid.UUID, verb: commands.Verb) -> uuid.UUID:
-    """The command an inbound message causes: a resend replays it instead of acting twice."""
-    return uuid.uuid5(cap.ID_NAMESPACE, f"command/{verb}/{identity}")
+def command_id_of(identity: uuid.UUID, verb: commands.Verb, incident_id: int) -> uuid.UUID:
+    """The command an inbound message causes on an incident: a resend replays it instead of
+    acting twice (the same body sent to a later incident of the same key acts on that one)."""
+    return uuid.uuid5(cap.ID_NAMESPACE, f"command/{verb}/{identity}/{incident_id}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,7 +201,7 @@ async def act(
         note=action.note,
         source=source,
         now=now,
-        command_id=command_id_of(action.identity, action.verb),
+        command_id=command_id_of(action.identity, action.verb, incident_id),
         authorize=authorize,
         duty_room=action.org,
     )

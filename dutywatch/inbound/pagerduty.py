@@ -134,7 +134,7 @@ def to_report(
     data: bytes,
     *,
     key: RoutingKey,
-    dedup_key: str,
+    incident_ref: str,
     now: datetime,
     known: bool,
 ) -> ReportV1:
@@ -160,7 +160,7 @@ def to_report(
     report = {
         "schema": "dutywatch.report.v1",
         "report_id": str(report_id_of(key, data)),
-        "incident_ref": incident_ref_of(dedup_key),
+        "incident_ref": incident_ref,
         "org": key.org_path,
         "stage": str(Stage.FOLLOW_UP if known else Stage.FIRST),
         "grade": str(key.grade),

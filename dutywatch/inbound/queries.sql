@@ -13,6 +13,14 @@ ON CONFLICT (org_path, sender, identifier) DO NOTHING;
 -- name: incident_by_ref :one
 SELECT * FROM incidents WHERE org_path = $1 AND incident_ref = $2;
 
+-- name: latest_generation :one
+-- The newest incident of a PagerDuty dedup_key or Alertmanager group: its first incident has
+-- the ref itself, later ones (after it was resolved) `<family><n>:<key>`.
+SELECT * FROM incidents
+WHERE org_path = $1 AND (incident_ref = $2 OR incident_ref ~ $3)
+ORDER BY id DESC
+LIMIT 1;
+
 -- name: incident_of_report :val
 SELECT incident_id FROM reports WHERE report_id = $1;
 

@@ -138,11 +138,17 @@ async def post_enqueue(request: web.Request) -> web.Response:
         async with rt.pool.acquire() as conn:
             key = await intake.routing_key(conn, event.routing_key)
             dedup_key = event.dedup_key or pagerduty.new_dedup_key()
-            ref = pagerduty.incident_ref_of(dedup_key)
-            known = await intake.incident_by_ref(conn, key.org_path, ref) is not None
+            base_ref = pagerduty.incident_ref_of(dedup_key)
+            latest = await intake.latest_generation(conn, key.org_path, base_ref)
         if event.event_action is pagerduty.Action.TRIGGER:
+            ref = intake.ref_for_new_event(base_ref, latest)
             report = pagerduty.to_report(
-                event, raw, key=key, dedup_key=dedup_key, now=now, known=known
+                event,
+                raw,
+                key=key,
+                incident_ref=ref,
+                now=now,
+                known=latest is not None and latest.incident_ref == ref,
             )
     except errors.RejectedInput as exc:
         await record_http_rejection(rt, exc, raw, request.path)
@@ -158,7 +164,7 @@ async def post_enqueue(request: web.Request) -> web.Response:
         action = intake.Action(
             verb=verb,
             org=key.org_path,
-            incident_ref=ref,
+            incident_ref=latest.incident_ref if latest is not None else base_ref,
             identity=pagerduty.report_id_of(key, raw),
             actor=f"pagerduty:{key.label}",
             note=f"PagerDuty {event.event_action} (dedup_key {dedup_key[:100]})",
@@ -258,9 +264,11 @@ async def post_alertmanager(request: web.Request) -> web.Response:
             )
         async with rt.pool.acquire() as conn:
             await intake.require_known_org(conn, org)
-            ref = alertmanager.incident_ref_of(hook.groupKey)
-            known = await intake.incident_by_ref(conn, org, ref) is not None
-        report = alertmanager.to_report(hook, org=org, now=now, known=known)
+            base_ref = alertmanager.incident_ref_of(hook.groupKey)
+            latest = await intake.latest_generation(conn, org, base_ref)
+        ref = intake.ref_for_new_event(base_ref, latest)
+        known = latest is not None and latest.incident_ref == ref
+        report = alertmanager.to_report(hook, org=org, incident_ref=ref, now=now, known=known)
     except errors.RejectedInput as exc:
         await record_http_rejection(rt, exc, raw, request.path)
         raise

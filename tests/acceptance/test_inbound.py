@@ -287,6 +287,18 @@ async def test_pagerduty_trigger_acknowledge_resolve_make_one_incident(service: 
     assert kinds.count("resolved") == 1
     assert (await service.sql("SELECT count(*) AS n FROM incidents"))[0]["n"] == 1
 
+    # The same trigger sent again stays a duplicate; a new trigger of the dedup_key after
+    # resolution opens a new incident, as PagerDuty does, and pages again.
+    await enqueue(service, trigger)
+    assert (await service.sql("SELECT count(*) AS n FROM incidents"))[0]["n"] == 1
+    again = {**trigger, "payload": {**trigger["payload"], "summary": "Gas pressure low again"}}
+    await enqueue(service, again)
+    second = await incident_row(service, "pd2:gas-pressure:xinyang-station")
+    assert second["state"] == "open"
+    assert second["id"] != incident["id"]
+    await enqueue(service, {**ack, "event_action": "resolve"})
+    assert (await incident_row(service, "pd2:gas-pressure:xinyang-station"))["state"] == "resolved"
+
 
 async def test_pagerduty_refuses_unknown_and_revoked_keys_and_bad_events(
     service: Service,
@@ -387,6 +399,14 @@ async def test_alertmanager_group_stays_open_until_every_alert_resolves(
     row = await incident_row(service, first["incident_ref"])
     assert row["state"] == "resolved"
     assert row["reports_count"] == 3
+
+    # The group fires again later: a new incident, not a note on the resolved one.
+    await service.clock.advance(timedelta(days=2))
+    body = webhook("firing", [("north", "firing")])
+    body["alerts"][0]["startsAt"] = "2026-11-27T02:00:00Z"
+    refire = await post(body)
+    assert refire["incident_ref"] == "am2:" + first["incident_ref"].removeprefix("am:")
+    assert (await incident_row(service, refire["incident_ref"]))["state"] == "open"
 
 
 async def test_alertmanager_org_label_outside_the_token_is_refused(service: Service) -> None:

@@ -253,7 +253,7 @@ def test_pagerduty_decoder_raises_only_the_typed_rejection(data: bytes) -> None:
     try:
         event = pagerduty.decode(data)
         if event.event_action is pagerduty.Action.TRIGGER:
-            pagerduty.to_report(event, data, key=KEY, dedup_key="d", now=NOW, known=False)
+            pagerduty.to_report(event, data, key=KEY, incident_ref="pd:d", now=NOW, known=False)
         pagerduty.incident_ref_of(event.dedup_key or "x")
     except errors.RejectedInput:
         pass
@@ -294,7 +294,8 @@ def alertmanager_bodies(draw: st.DrawFn) -> bytes:
 def test_alertmanager_decoder_raises_only_the_typed_rejection(data: bytes) -> None:
     try:
         hook = alertmanager.decode(data)
-        alertmanager.to_report(hook, org=ORG, now=NOW, known=False)
+        ref = alertmanager.incident_ref_of(hook.groupKey)
+        alertmanager.to_report(hook, org=ORG, incident_ref=ref, now=NOW, known=False)
     except errors.RejectedInput:
         pass
 
