@@ -6,7 +6,10 @@ real NATS and PostgreSQL; acknowledge and resolve go through the incident comman
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -461,3 +464,55 @@ async def test_cap_over_nats_takes_the_same_path_and_rejects_naming_the_element(
     assert record["reason"] == "invalid_cap"
     assert record["field"] == "severity"
     assert (await service.sql("SELECT count(*) AS n FROM incidents"))[0]["n"] == 1
+
+
+async def test_routing_key_commands_create_list_revoke(service: Service) -> None:
+    url = str(service.client.make_url("")).rstrip("/")
+
+    async def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(
+            subprocess.run,
+            [
+                sys.executable,
+                "-m",
+                "dutywatch",
+                "routing-key",
+                *argv,
+                "--url",
+                url,
+                "--token",
+                service.tokens.admin,
+            ],  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    created = await cli("create", "--label", "grafana", "--org", TOWNSHIP, "--grade", "II")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.rsplit(": ", 1)[1].strip()
+    assert len(key) == 32
+    # The printed key works at /v2/enqueue.
+    await enqueue(
+        service,
+        {
+            "routing_key": key,
+            "event_action": "trigger",
+            "dedup_key": "cli-key",
+            "payload": {"summary": "from grafana", "source": "grafana", "severity": "error"},
+        },
+    )
+    assert (await incident_row(service, "pd:cli-key"))["grade"] == "II"
+
+    listed = await cli("list")
+    assert listed.returncode == 0, listed.stderr
+    (line,) = listed.stdout.splitlines()
+    assert line.split("\t")[:4] == ["1", "grafana", TOWNSHIP, "grade II"]
+    assert key not in listed.stdout
+    revoked = await cli("revoke", "1")
+    assert revoked.returncode == 0, revoked.stderr
+    assert "revoked" in revoked.stdout
+    refused = await cli("revoke", "99")
+    assert refused.returncode == 1
+    assert "does not exist" in refused.stderr
