@@ -226,17 +226,13 @@ async def translate_cap(conn: Conn, data: bytes, *, org: str) -> tuple[CapOrigin
     message = cap.parse(data)
     await require_known_org(conn, org)
     chain = cap.chain_of(message)
-    ref = chain.incident_ref
-    if chain.lookups:
-        rows = await queries.many(
-            conn,
-            "cap_refs",
-            org,
-            [s for s, _ in chain.lookups],
-            [i for _, i in chain.lookups],
-        )
-        stored = {(r["sender"], r["identifier"]): r["incident_ref"] for r in rows}
-        ref = next((stored[k] for k in chain.lookups if k in stored), ref)
+    # The message itself first: a resend joins the incident it joined the first time.
+    lookups = [(message.sender, message.identifier), *chain.lookups]
+    rows = await queries.many(
+        conn, "cap_refs", org, [s for s, _ in lookups], [i for _, i in lookups]
+    )
+    stored = {(r["sender"], r["identifier"]): r["incident_ref"] for r in rows}
+    ref = next((stored[k] for k in lookups if k in stored), chain.incident_ref)
     current = await incident_by_ref(conn, org, ref)
     known = (
         cap.Known(grade=current.grade, category=current.category, title=current.title)
