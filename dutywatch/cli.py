@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from dutywatch import __version__, cli_exports, cli_rosters, cli_tokens, errors, logs
+from dutywatch import __version__, cli_exports, cli_inbound, cli_rosters, cli_tokens, errors, logs
 from dutywatch.clock import SystemClock
 
 UP_PG_PORT = 15432
@@ -64,11 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="publish a report (首报 by default) on the bus",
         description="Publish one report to the REPORTS stream; it takes the same intake path "
-        "as NATS and HTTP reports. Prints the report id.",
+        "as NATS and HTTP reports. Prints the report id. At a terminal, asks for --org, "
+        "--grade and --title when they are not given; elsewhere, refuses naming them.",
     )
-    report.add_argument("--org", required=True, help="organisation path, e.g. harbin.daoli")
-    report.add_argument("--grade", required=True, choices=["I", "II", "III", "IV"])
-    report.add_argument("--title", required=True)
+    report.add_argument("--org", help="organisation path, e.g. harbin.daoli (asked if missing)")
+    report.add_argument(
+        "--grade", choices=["I", "II", "III", "IV"], help="event grade (asked if missing)"
+    )
+    report.add_argument("--title", help="what happened, where (asked if missing)")
     report.add_argument(
         "--category",
         default="accident",
@@ -90,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_incident_parsers(sub)
 
     _add_policy_parser(sub)
+    cli_inbound.add_routing_key_parser(sub, DEFAULT_HTTP_URL)
 
     _add_integrity_parsers(sub)
     cli_exports.add_export_parser(sub, DEFAULT_DATABASE_URL, DEFAULT_HTTP_URL)
@@ -238,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "instruct": _instruct,
         "dead-letters": _dead_letters,
         "policy": _policy,
+        "routing-key": _routing_key,
         "verify": _verify,
         "anchor": _anchor,
         "purge": _purge,
@@ -399,8 +404,8 @@ async def _report(args: argparse.Namespace) -> int:
 
     from dutywatch import bus
     from dutywatch.contracts import decode_report
-    from handlers.reports import SOURCE_HEADER
 
+    cli_inbound.fill_missing(args, interactive=sys.stdin.isatty())
     now = datetime.now(UTC).isoformat()
     payload: dict[str, Any] = {
         "schema": "dutywatch.report.v1",
@@ -429,7 +434,7 @@ async def _report(args: argparse.Namespace) -> int:
             f"{prefix}.report.{args.org}",
             body,
             msg_id=payload["report_id"],
-            headers={SOURCE_HEADER: "cli"},
+            headers={bus.SOURCE_HEADER: "cli"},
         )
     finally:
         await nc.close()
@@ -631,6 +636,10 @@ def _print_policy(document: dict[str, Any]) -> None:
         print(
             f"  {index}. +{step['delay']}  {step['kind']}  {json.dumps(detail, ensure_ascii=False)}"
         )
+
+
+async def _routing_key(args: argparse.Namespace) -> int:
+    return await cli_inbound.routing_key(args, _http, _print_problems)
 
 
 async def _policy(args: argparse.Namespace) -> int:

@@ -102,6 +102,61 @@ class Contact(_Value, frozen=True):
     phone: Annotated[str, Meta(max_length=40)] | None = None
 
 
+class CapValue(_Value, frozen=True):
+    """A CAP ``parameter``, ``geocode`` or ``eventCode``: a ``valueName`` and its ``value``."""
+
+    name: ShortText
+    value: ShortText
+
+
+class CapArea(_Value, frozen=True):
+    """A CAP ``area``: its description and shapes as CAP writes them."""
+
+    area_desc: ShortText
+    #: ``lat,lon lat,lon ...`` (WGS 84), closed: the first pair repeats as the last.
+    polygons: list[Text] = msgspec.field(default_factory=list)
+    #: ``lat,lon radius`` (radius in kilometres).
+    circles: list[ShortText] = msgspec.field(default_factory=list)
+    geocodes: list[CapValue] = msgspec.field(default_factory=list)
+
+
+class CapInfo(_Value, frozen=True):
+    """One CAP ``info`` block (one per language), kept whole."""
+
+    categories: list[ShortText]
+    event: ShortText
+    urgency: ShortText
+    severity: ShortText
+    certainty: ShortText
+    language: Annotated[str, Meta(min_length=1, max_length=35)] = "en-US"
+    response_types: list[ShortText] = msgspec.field(default_factory=list)
+    onset: AwareTime | None = None
+    effective: AwareTime | None = None
+    expires: AwareTime | None = None
+    sender_name: ShortText | None = None
+    headline: ShortText | None = None
+    description: Text | None = None
+    instruction: Text | None = None
+    parameters: list[CapValue] = msgspec.field(default_factory=list)
+    areas: list[CapArea] = msgspec.field(default_factory=list)
+
+
+class CapOrigin(_Value, frozen=True):
+    """The CAP 1.2 message a report was translated from (``POST /api/v1/cap``,
+    ``dutywatch.cap.<org>``): its identity and every ``info`` block, all languages kept."""
+
+    identifier: ShortText
+    sender: ShortText
+    sent: AwareTime
+    msg_type: ShortText
+    status: ShortText
+    scope: ShortText
+    references: list[ShortText] = msgspec.field(default_factory=list)
+    incidents: ShortText | None = None
+    note: Text | None = None
+    info: list[CapInfo] = msgspec.field(default_factory=list)
+
+
 class ReportV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.report.v1"):
     """An incident report: first (首报), follow-up (续报), final (终报) or supplementary (补报)."""
 
@@ -135,6 +190,8 @@ class ReportV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.report.v1
     reporting_unit: ShortText | None = None
     commander: Contact | None = None
     leaders_on_scene: list[Contact] = msgspec.field(default_factory=list)
+    #: Set when the report was translated from a CAP 1.2 message (every language kept).
+    cap: CapOrigin | None = None
 
 
 class AckCommandV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.cmd.ack.v1"):

@@ -50,6 +50,26 @@ class SchemaViolation(RejectedInput):
     http_status = 422
 
 
+class MalformedXml(RejectedInput):
+    """The body is not well-formed XML; send a UTF-8 CAP 1.2 <alert> document."""
+
+    code = "malformed_xml"
+
+
+class InvalidCap(RejectedInput):
+    """The message is not valid CAP 1.2; `field` names the failing element."""
+
+    code = "invalid_cap"
+    http_status = 422
+
+
+class UnsupportedMediaType(RejectedInput):
+    """The body's content type is not one this endpoint reads; see its documentation."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
 class UnknownSchema(RejectedInput):
     """The `schema` field names no contract this service accepts (expected dutywatch.report.v1)."""
 

@@ -25,6 +25,7 @@ from dutywatch.escalation import scheduler
 from dutywatch.outbox import relay
 from dutywatch.rosters import gaps
 from dutywatch.timeline import anchoring, purge
+from handlers import cap as cap_handlers
 from handlers import commands as command_handlers
 from handlers import notify as notify_handlers
 from handlers import reports as report_handlers
@@ -119,6 +120,12 @@ class Runtime:
             sup.spawn(
                 "intake",
                 lambda: report_handlers.consume(
+                    self.js, self.pool, s, self.clock, sup.stop, self.wake_workers
+                ),
+            )
+            sup.spawn(
+                "cap-intake",
+                lambda: cap_handlers.consume(
                     self.js, self.pool, s, self.clock, sup.stop, self.wake_workers
                 ),
             )

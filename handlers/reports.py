@@ -44,7 +44,7 @@ from dutywatch.writes import Writes, flush
 log = structlog.get_logger(__name__)
 
 #: Header an edge sets when it publishes on behalf of an HTTP or CLI caller.
-SOURCE_HEADER = "Dutywatch-Source"
+SOURCE_HEADER = bus.SOURCE_HEADER
 SYSTEM_ACTOR = "dutywatch"
 #: How long one idle pull waits for a first message before looking at ``stop`` again.
 IDLE_FETCH_TIMEOUT = 1.0

@@ -35,6 +35,6 @@ GROUP BY tgrelid \gexec
 -- Migration bookkeeping belongs to the owner; the service may only read it.
 REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM :"app_role";
 
--- Reviewers read everything but personal data and token hashes.
+-- Reviewers read everything but personal data, token hashes and routing key hashes.
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO :"review_role";
-REVOKE SELECT ON personal_data, api_tokens FROM :"review_role";
+REVOKE SELECT ON personal_data, api_tokens, routing_keys FROM :"review_role";

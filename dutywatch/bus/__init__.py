@@ -29,9 +29,13 @@ from dutywatch.config import Settings
 log = structlog.get_logger(__name__)
 
 DAY = 24 * 3600.0
+#: Header an edge sets when it publishes a report on behalf of an HTTP or CLI caller.
+SOURCE_HEADER = "Dutywatch-Source"
 INTAKE_CONSUMER = "intake"
 #: The channel worker's durable consumer of NOTIFY, shared by every replica.
 DELIVERY_CONSUMER = "delivery"
+#: The durable consumer of CAP 1.2 messages published on ``dutywatch.cap.<org path>``.
+CAP_CONSUMER = "cap-intake"
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class StreamSpec:
 
 
 def stream_specs(settings: Settings) -> list[StreamSpec]:
-    """The four streams; names carry the configured prefix."""
+    """The five streams; names carry the configured prefix."""
     s = settings.subject
     return [
         # Reports are kept for post-incident review; PostgreSQL dedups forever by report_id,
@@ -53,6 +57,9 @@ def stream_specs(settings: Settings) -> list[StreamSpec]:
         StreamSpec(settings.stream("NOTIFY"), [s("notify", ">")], 30 * DAY, 600.0),
         StreamSpec(settings.stream("EVENTS"), [s("event", ">")], 30 * DAY, 600.0),
         StreamSpec(settings.stream("REJECTED"), [s("rejected")], 90 * DAY, 600.0),
+        # CAP 1.2 XML from offices, translated into reports by the `cap-intake` consumer; kept
+        # as long as the reports they became.
+        StreamSpec(settings.stream("CAP"), [s("cap", ">")], 400 * DAY, 600.0),
     ]
 
 
@@ -127,6 +134,7 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
             await js.update_stream(config)
     await js.add_consumer(settings.stream("REPORTS"), intake_consumer_config(settings))
     await js.add_consumer(settings.stream("NOTIFY"), delivery_consumer_config(settings))
+    await js.add_consumer(settings.stream("CAP"), cap_consumer_config(settings))
 
 
 def _work_queue(
@@ -156,6 +164,13 @@ def intake_consumer_config(settings: Settings) -> ConsumerConfig:
     # messages are redelivered to another after it.
     return _work_queue(
         INTAKE_CONSUMER, settings.subject("report", ">"), ack_wait=30, max_ack_pending=20_000
+    )
+
+
+def cap_consumer_config(settings: Settings) -> ConsumerConfig:
+    # A Cancel waits (nak with a delay) until the report it resolves is taken in.
+    return _work_queue(
+        CAP_CONSUMER, settings.subject("cap", ">"), ack_wait=30, max_ack_pending=1_000
     )
 
 

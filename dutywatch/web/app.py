@@ -19,7 +19,7 @@ import structlog
 from aiohttp import web
 from msgspec import Meta
 
-from dutywatch import auth, bus, errors, metrics
+from dutywatch import auth, errors, metrics
 from dutywatch.clock import Clock
 from dutywatch.config import Settings
 from dutywatch.contracts import MAX_PAYLOAD_BYTES, OrgPath, decode_as, decode_report
@@ -28,6 +28,7 @@ from dutywatch.deadlines import zero
 from dutywatch.escalation import store as escalation_store
 from dutywatch.escalation.store import alert_json
 from dutywatch.escalation.store import queries as escalation_queries
+from dutywatch.inbound.intake import publish
 from dutywatch.incidents import commands
 from dutywatch.incidents import store as incidents
 from dutywatch.incidents.rules import Incident, State
@@ -38,7 +39,6 @@ from dutywatch.service import Runtime, open_runtime
 from dutywatch.timeline import Source
 from dutywatch.timeline.store import entries_of
 from dutywatch.web import guard
-from handlers.reports import SOURCE_HEADER
 
 log = structlog.get_logger(__name__)
 
@@ -89,12 +89,22 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_post("/api/v1/zero-reports", post_zero_report)
     app.router.add_get("/api/v1/orgs", get_orgs)
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
-    from dutywatch.web import delivery, exports, handover, integrity, policies, record, rosters
+    from dutywatch.web import (
+        delivery,
+        exports,
+        handover,
+        inbound,
+        integrity,
+        policies,
+        record,
+        rosters,
+    )
 
     delivery.setup(app)
     exports.setup(app)
     handover.setup(app)
     integrity.setup(app)
+    inbound.setup(app)
     policies.setup(app)
     record.setup(app)
     rosters.setup(app)
@@ -234,39 +244,29 @@ async def post_report(request: web.Request) -> web.Response:
                     field="org",
                 )
     except errors.RejectedInput as exc:
-        async with rt.pool.acquire() as conn, conn.transaction():
-            await record_rejection(
-                conn,
-                rt.settings,
-                exc,
-                raw=raw,
-                source="http",
-                subject=request.path,
-                msg_id=None,
-                now=rt.clock.now(),
-            )
-        rt.relay_wake.set()
+        await record_http_rejection(rt, exc, raw, request.path)
         raise
-    subject = rt.settings.subject("report", report.org)
-    ack = await bus.publish_idempotent(
-        rt.js, subject, raw, msg_id=str(report.report_id), headers={SOURCE_HEADER: "http"}
-    )
-    log.info(
-        "report_published",
-        report_id=str(report.report_id),
-        org=report.org,
-        stream_seq=ack.seq,
-        duplicate=bool(ack.duplicate),
-    )
     return web.json_response(
-        {
-            "report_id": str(report.report_id),
-            "subject": subject,
-            "stream_seq": ack.seq,
-            "duplicate": bool(ack.duplicate),
-        },
-        status=202,
+        await publish(rt.js, rt.settings, report, source="http", raw=raw), status=202
     )
+
+
+async def record_http_rejection(
+    rt: Runtime, exc: errors.RejectedInput, raw: bytes, path: str
+) -> None:
+    """A refused HTTP body is recorded and published on ``dutywatch.rejected``, like intake's."""
+    async with rt.pool.acquire() as conn, conn.transaction():
+        await record_rejection(
+            conn,
+            rt.settings,
+            exc,
+            raw=raw,
+            source="http",
+            subject=path,
+            msg_id=None,
+            now=rt.clock.now(),
+        )
+    rt.relay_wake.set()
 
 
 class SkipLevelBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -20,7 +20,7 @@ EXPORT_ROLES = {auth.Role.REVIEWER, auth.Role.LEADER, auth.Role.OFFICER}
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/api/v1/incidents/{id:\\d+}/export", get_export)
+    app.router.add_get("/api/v1/incidents/{id:\\d{1,18}}/export", get_export)
 
 
 async def get_export(request: web.Request) -> web.Response:

@@ -80,6 +80,14 @@ def make_report(**overrides: Any) -> dict[str, Any]:
     return report
 
 
+async def timeline_kinds(service: Service, incident_id: int) -> list[str]:
+    """The kinds of an incident's timeline entries, in order."""
+    rows = await service.sql(
+        "SELECT kind::text FROM timeline_entries WHERE incident_id = $1 ORDER BY seq", incident_id
+    )
+    return [r["kind"] for r in rows]
+
+
 async def eventually(
     check: Callable[[], Awaitable[Any]], *, timeout: float = 10.0, what: str = "condition"
 ) -> Any:

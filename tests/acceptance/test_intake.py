@@ -10,7 +10,7 @@ import pytest
 
 from dutywatch.timeline import Source
 from handlers.reports import Inbound, Verdict, ingest_batch
-from tests.acceptance.conftest import Inbox, Service, eventually, make_report
+from tests.acceptance.conftest import Inbox, Service, eventually, make_report, timeline_kinds
 
 
 async def counts(service: Service) -> dict[str, int]:
@@ -98,13 +98,7 @@ async def test_follow_up_joins_its_incident_and_upgrade_restarts_paging(
     assert incident["reports_count"] == 2
     assert incident["grade"] == "II"
     assert incident["title"] == follow_up["title"]
-    kinds = [
-        r["kind"]
-        for r in await service.sql(
-            "SELECT kind::text FROM timeline_entries WHERE incident_id = $1 ORDER BY seq",
-            incident["id"],
-        )
-    ]
+    kinds = await timeline_kinds(service, incident["id"])
     assert kinds.count("report_received") == 2
     assert "grade_changed" in kinds
 

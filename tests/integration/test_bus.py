@@ -38,7 +38,7 @@ async def test_publish_without_a_stream_fails_with_advice(
 
 async def test_streams_are_created_once_and_reported(settings: Settings, nc: NatsClient) -> None:
     js = nc.jetstream()
-    assert len(await bus.streams_present(js, settings)) == 4
+    assert len(await bus.streams_present(js, settings)) == 5
     await bus.ensure_streams(js, settings)
     await bus.ensure_streams(js, settings)  # updating in place is harmless
     assert await bus.streams_present(js, settings) == []

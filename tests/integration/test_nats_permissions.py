@@ -285,8 +285,8 @@ SETTINGS = Settings(database_url="postgresql://unused/unused", nats_url="nats://
 
 @pytest.fixture
 async def streams(clients: Callable[[str], Awaitable[Client]]) -> Client:
-    """The four dutywatch streams and the ``intake`` consumer, created by the service user with
-    the service's own code (``bus.ensure_streams``)."""
+    """The five dutywatch streams and the ``intake`` and ``cap-intake`` consumers, created by
+    the service user with the service's own code (``bus.ensure_streams``)."""
     service = await clients(SERVICE)
     await bus.ensure_streams(service.nc.jetstream(), SETTINGS)
     await service.expect_no_violation(settle=0)
@@ -367,8 +367,9 @@ async def test_office_publishes_its_own_reports_and_gets_jetstream_acks(
     assert ack.stream == "REPORTS"
     ack = await js.publish(f"{own}.sub-unit", b'{"test": 2}', headers=report_headers(), timeout=5)
     assert ack.stream == "REPORTS"
-    # CAP 1.2 on its own subject (no stream yet: a core publish, checked for refusal only).
-    await xinyang.nc.publish(f"dutywatch.cap.{XINYANG}", b"<alert/>")
+    # CAP 1.2 on its own subject, stored in the CAP stream (the office's receipt is its ack).
+    ack = await js.publish(f"dutywatch.cap.{XINYANG}", b"<alert/>", timeout=5)
+    assert ack.stream == "CAP"
     await xinyang.expect_no_violation()
 
     # A district reports for its whole subtree: a township below it included.

@@ -225,7 +225,8 @@ def _invalid_samples() -> list[Any]:
 
 def test_sample_layout() -> None:
     folders = {p.name for p in SAMPLES_DIR.iterdir() if p.is_dir()}
-    assert folders == {*NAMES, "invalid"}
+    # cap/ holds CAP 1.2 XML messages (an inbound format, not a dutywatch contract).
+    assert folders == {*NAMES, "invalid", "cap"}
     for name in NAMES:
         assert len(list((SAMPLES_DIR / name).glob("*.json"))) >= 2, name
     for path in INVALID_DIR.glob("*.json"):
@@ -405,6 +406,8 @@ def test_shape_sees_a_difference() -> None:
 #: A base message per contract with every nested object present, so each bound can be probed.
 PROBE_BASES = {
     "report": "report/first-report-township-fire.json",
+    # The CAP origin of a translated report: probed on a report that has one.
+    "report.cap": "report/cap-update-flood-two-languages.json",
     "cmd-ack": "cmd-ack/ack-with-note.json",
     "cmd-reply": "cmd-reply/ok-acknowledged.json",
     "notification": "notification/first-page-duty-officer.json",
@@ -467,12 +470,13 @@ def _probe_values(facts: dict[str, Any]) -> Iterator[tuple[Any, bool]]:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_bounds_get_the_same_verdict_from_schema_and_msgspec(name: str) -> None:
-    base = read_json(SAMPLES_DIR / PROBE_BASES[name])
     published = shape(load_schema(name))
     verdicts = []
     for path, facts in published.items():
         if not path:
             continue
+        top = path.split(".", 1)[0].removesuffix("[]")
+        base = read_json(SAMPLES_DIR / PROBE_BASES.get(f"{name}.{top}", PROBE_BASES[name]))
         probes = list(_probe_values(facts))
         parent_facts = published[path.rsplit(".", 1)[0] if "." in path else ""]
         leaf = path.rsplit(".", 1)[-1]
@@ -583,6 +587,7 @@ def test_report_strategy_reaches_nested_objects() -> None:
 
 EXPECTED_CHANNELS = {
     "dutywatch.report.{orgPath}": "REPORTS",
+    "dutywatch.cap.{orgPath}": "CAP",
     "dutywatch.cmd.ack": None,
     "dutywatch.notify.{personId}": "NOTIFY",
     "dutywatch.event.{orgPath}.{kind}": "EVENTS",
@@ -674,6 +679,7 @@ def test_asyncapi_operations_are_from_the_service_point_of_view() -> None:
             ]
     assert actions == {
         "dutywatch.report.{orgPath}": {"receive"},
+        "dutywatch.cap.{orgPath}": {"receive"},
         "dutywatch.cmd.ack": {"receive"},
         # Published by the outbox relay, consumed by the channel worker.
         "dutywatch.notify.{personId}": {"send", "receive"},
@@ -829,6 +835,8 @@ def test_openapi_bearer_auth_on_the_api_and_none_on_probes() -> None:
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     for (path, _), operation in _operations().items():
         effective = operation.get("security", document.get("security"))
+        if "requestBody" in operation:  # the guard refuses malformed bodies before any handler
+            assert "400" in operation["responses"], path
         if path.startswith("/api/v1/"):
             assert effective == [{"bearerAuth": []}], path
             assert "401" in operation["responses"], path
