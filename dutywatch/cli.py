@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from dutywatch import __version__, cli_rosters, cli_tokens, errors, logs
+from dutywatch import __version__, cli_review, cli_rosters, cli_tokens, errors, logs
 from dutywatch.clock import SystemClock
 
 UP_PG_PORT = 15432
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cli_rosters.add_parsers(sub, DEFAULT_DATABASE_URL)
     cli_tokens.add_parsers(sub, DEFAULT_DATABASE_URL)
+    cli_review.add_parser(sub, DEFAULT_HTTP_URL)
     return parser
 
 
@@ -238,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "roster": _roster,
         "oncall": cli_rosters.oncall,
         "token": cli_tokens.run,
+        "review": cli_review.review,
     }[args.command]
     try:
         result: int = asyncio.run(handler(args))
@@ -547,6 +549,14 @@ async def _add_entry(args: argparse.Namespace, what: str, body: dict[str, Any]) 
 
 async def _http(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
     """Call the HTTP API with the command's --url and --token; (status, decoded body)."""
+    status, body = await http_bytes(args, method, path, **kwargs)
+    return status, json.loads(body) if body else None
+
+
+async def http_bytes(
+    args: argparse.Namespace, method: str, path: str, **kwargs: Any
+) -> tuple[int, bytes]:
+    """Call the HTTP API with the command's --url and --token; (status, raw body)."""
     import aiohttp
 
     url = args.url or os.environ.get("DUTYWATCH_URL") or DEFAULT_HTTP_URL
@@ -563,7 +573,7 @@ async def _http(args: argparse.Namespace, method: str, path: str, **kwargs: Any)
             **kwargs,
         ) as response,
     ):
-        return response.status, await response.json(content_type=None)
+        return response.status, await response.read()
 
 
 def _print_problems(body: Any) -> None:

@@ -88,12 +88,13 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_post("/api/v1/zero-reports", post_zero_report)
     app.router.add_get("/api/v1/orgs", get_orgs)
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
-    from dutywatch.web import handover, integrity, policies, record, rosters
+    from dutywatch.web import handover, integrity, policies, record, review, rosters
 
     handover.setup(app)
     integrity.setup(app)
     policies.setup(app)
     record.setup(app)
+    review.setup(app)
     rosters.setup(app)
     return app
 
