@@ -14,8 +14,8 @@ The review figures (issue 5) of ORG and everything below it, for the incidents o
 [--from, --to): counts by grade and category; time to first acknowledgement, to report up
 the hierarchy and to resolve (count, p50, p90, max in minutes, nearest-rank percentiles);
 迟报/漏报 by organisation; escalation levels reached; pages that failed to deliver.
-Drills and tests are left out unless --include-drills. Dates are local midnights of ORG's
-time zone; RFC 3339 times with an offset are accepted too.
+Drills and tests are left out unless --include-drills. Dates are whole days in ORG's time
+zone (--to's day included); RFC 3339 times with an offset are accepted too (--to excluded).
 
 --format table (default) prints aligned tables; json the figures as served; csv one line
 per incident with its own figures; html and pdf the printable report (--lang zh|en), which
@@ -32,7 +32,7 @@ def add_parser(sub: Any, default_url: str) -> None:
     )
     review.add_argument("org", help="the subtree's root, e.g. harbin or harbin.daoli")
     review.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
-    review.add_argument("--to", dest="end", required=True, help="day after the last, YYYY-MM-DD")
+    review.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD (included)")
     review.add_argument(
         "--format", default="table", choices=["table", "json", "csv", "html", "pdf"]
     )

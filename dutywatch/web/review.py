@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,6 +15,7 @@ from dutywatch import auth, errors
 from dutywatch.review import figures, printable, store
 from dutywatch.review.figures import Figures
 from dutywatch.web.app import principal, runtime
+from dutywatch.web.rosters import time_param
 
 #: Who reads review figures: reviewers, leaders and officers covering the organisation
 #: (administrators always may).
@@ -57,25 +58,15 @@ def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str:
 
 
 def _when(request: web.Request, name: str, zone: ZoneInfo) -> datetime:
-    """An RFC 3339 time with an offset, or a date (midnight at its start, in the org's zone)."""
-    text = request.query.get(name)
-    if not text:
+    """Required; as in the roster routes: a date (``from``: its start, ``to``: its end, in the
+    organisation's zone) or an RFC 3339 time with an offset."""
+    value = time_param(request, name, zone)
+    if value is None:
         raise errors.RejectedInput(
             f"`{name}` is required: a date YYYY-MM-DD or an RFC 3339 time with an offset",
             field=name,
         )
-    try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(0), zone).astimezone(UTC)
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise errors.RejectedInput(
-            f"`{name}` must be a date YYYY-MM-DD or an RFC 3339 time with an offset, got {text!r}",
-            field=name,
-        )
-    return value.astimezone(UTC)
+    return value
 
 
 async def _figures(request: web.Request) -> tuple[Figures, ZoneInfo]:

@@ -583,7 +583,7 @@ async def test_a_scripted_week_gives_the_figures_computed_from_the_script(
     tokens = await make_tokens(service)
     await play_week(service, pages, tokens)
     assert service.clock.now() == AS_OF
-    week = {"from": "2026-11-26", "to": "2026-12-03"}
+    week = {"from": "2026-11-26", "to": "2026-12-02"}  # dates: whole local days
 
     for org in ("harbin", "harbin.daoli", "harbin.nangang"):
         status, response = await review(service, tokens.reviewer, org=org, **week)
@@ -696,7 +696,7 @@ async def test_a_scripted_week_gives_the_figures_computed_from_the_script(
 
 async def test_review_parameters_and_permissions(service: Service) -> None:
     tokens = await make_tokens(service)
-    week = {"from": "2026-11-26", "to": "2026-12-03"}
+    week = {"from": "2026-11-26", "to": "2026-12-02"}  # dates: whole local days
 
     async def problem(token: str, **params: str) -> tuple[int, Any]:
         status, response = await review(service, token, **params)
