@@ -306,13 +306,15 @@ def html(computed: Figures, *, zone: ZoneInfo, lang: str = "zh") -> str:
 # ------------------------------------------------------------------------------- PDF
 
 CJK_FONT: Final = "STSong-Light"
+#: Column widths of the list of incidents (id, title, org, grade, opened, late, missing).
+LIST_WIDTHS_MM: Final = (12, 50, 42, 12, 28, 13, 13)
 
 
 def pdf(computed: Figures, *, zone: ZoneInfo, lang: str = "zh") -> bytes:
     """A4 PDF of the same content; text in reportlab's built-in CID font STSong-Light."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
     from reportlab.lib.units import mm
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
@@ -327,9 +329,18 @@ def pdf(computed: Figures, *, zone: ZoneInfo, lang: str = "zh") -> bytes:
     esc = html_lib.escape
     story: list[Any] = [Paragraph(esc(title_of(computed, t)), styles["Title"])]
     story += [Paragraph(esc(line), styles["Normal"]) for line in summary_lines(computed, zone, t)]
+    cell = ParagraphStyle("cell", fontName=CJK_FONT, fontSize=8, leading=10, wordWrap="CJK")
     for heading, header, rows in tables(computed, t):
         story.append(Paragraph(esc(heading), styles["Heading2"]))
-        table = Table([header, *rows], repeatRows=1, hAlign="LEFT")
+        # Cells wrap (a long title or organisation path stays inside the page).
+        wrapped = [[Paragraph(esc(c), cell) for c in row] for row in [header, *rows]]
+        widths = LIST_WIDTHS_MM if len(header) == len(LIST_WIDTHS_MM) else None
+        table = Table(
+            wrapped,
+            repeatRows=1,
+            hAlign="LEFT",
+            colWidths=[w * mm for w in widths] if widths else None,
+        )
         table.setStyle(
             TableStyle(
                 [
