@@ -132,8 +132,11 @@ async def review(args: argparse.Namespace) -> int:
         params["lang"] = args.lang
     status, body = await http_bytes(args, "GET", path, params=params)
     if status != 200:
-        problem = json.loads(body) if body else {}
-        print(f"dutywatch: {problem.get('detail', status)}", file=sys.stderr)
+        try:
+            detail = json.loads(body).get("detail", status)
+        except ValueError:  # not problem+json: a proxy's error page
+            detail = f"HTTP {status}"
+        print(f"dutywatch: {detail}", file=sys.stderr)
         return 1
     if args.format == "table":
         body = table(json.loads(body)).encode()

@@ -726,6 +726,20 @@ async def test_review_parameters_and_permissions(service: Service) -> None:
     status, body = await problem(tokens.reviewer, org="harbin", **week)
     assert (status, body["incidents"], body["time_to_resolve"]["p50_s"]) == (200, 0, None)
 
+    # The command line says which parameter is wrong, and exits 1.
+    code, _out, err = await run_cli(
+        service,
+        "review",
+        "harbin",
+        "--from",
+        "26/11/2026",
+        "--to",
+        week["to"],
+        token=tokens.reviewer,
+    )
+    assert code == 1
+    assert "`from` must be" in err
+
 
 def test_the_cli_explains_itself() -> None:
     import subprocess
