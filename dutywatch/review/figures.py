@@ -121,6 +121,10 @@ class Rows:
     receipts: Sequence[ReceiptRow] = ()
 
 
+def _seconds(value: timedelta | None) -> float | None:
+    return value.total_seconds() if value is not None else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Stats:
     """Count, nearest-rank p50 and p90, and max of durations (None when count is 0)."""
@@ -131,14 +135,11 @@ class Stats:
     max: timedelta | None
 
     def as_json(self) -> dict[str, Any]:
-        def seconds(value: timedelta | None) -> float | None:
-            return value.total_seconds() if value is not None else None
-
         return {
             "count": self.count,
-            "p50_s": seconds(self.p50),
-            "p90_s": seconds(self.p90),
-            "max_s": seconds(self.max),
+            "p50_s": _seconds(self.p50),
+            "p90_s": _seconds(self.p90),
+            "max_s": _seconds(self.max),
         }
 
 
@@ -161,9 +162,6 @@ class IncidentFigures:
         return max(self.levels) if self.levels else None
 
     def as_json(self) -> dict[str, Any]:
-        def seconds(value: timedelta | None) -> float | None:
-            return value.total_seconds() if value is not None else None
-
         i = self.incident
         return {
             "id": i.id,
@@ -174,9 +172,9 @@ class IncidentFigures:
             "status": i.status,
             "opened_at": i.opened_at.isoformat(),
             "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None,
-            "to_acknowledge_s": seconds(self.to_acknowledge),
-            "to_report_up_s": seconds(self.to_report_up),
-            "to_resolve_s": seconds(self.to_resolve),
+            "to_acknowledge_s": _seconds(self.to_acknowledge),
+            "to_report_up_s": _seconds(self.to_report_up),
+            "to_resolve_s": _seconds(self.to_resolve),
             "late": self.late,
             "missing": self.missing,
             "omitted_items": self.omitted_items,
