@@ -16,7 +16,16 @@ from typing import Any
 
 import structlog
 
-from dutywatch import __version__, cli_exports, cli_inbound, cli_rosters, cli_tokens, errors, logs
+from dutywatch import (
+    __version__,
+    cli_exports,
+    cli_inbound,
+    cli_review,
+    cli_rosters,
+    cli_tokens,
+    errors,
+    logs,
+)
 from dutywatch.clock import SystemClock
 
 UP_PG_PORT = 15432
@@ -126,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cli_rosters.add_parsers(sub, DEFAULT_DATABASE_URL)
     cli_tokens.add_parsers(sub, DEFAULT_DATABASE_URL)
+    cli_review.add_parser(sub, DEFAULT_HTTP_URL)
     return parser
 
 
@@ -252,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "roster": _roster,
         "oncall": cli_rosters.oncall,
         "token": cli_tokens.run,
+        "review": cli_review.review,
     }[args.command]
     try:
         result: int = asyncio.run(handler(args))
@@ -603,6 +614,14 @@ async def _dead_letters(args: argparse.Namespace) -> int:
 
 async def _http(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
     """Call the HTTP API with the command's --url and --token; (status, decoded body)."""
+    status, body = await http_bytes(args, method, path, **kwargs)
+    return status, json.loads(body) if body else None
+
+
+async def http_bytes(
+    args: argparse.Namespace, method: str, path: str, **kwargs: Any
+) -> tuple[int, bytes]:
+    """Call the HTTP API with the command's --url and --token; (status, raw body)."""
     import aiohttp
 
     url, token = http_target(args)
@@ -616,7 +635,7 @@ async def _http(args: argparse.Namespace, method: str, path: str, **kwargs: Any)
             **kwargs,
         ) as response,
     ):
-        return response.status, await response.json(content_type=None)
+        return response.status, await response.read()
 
 
 def _print_problems(body: Any) -> None:

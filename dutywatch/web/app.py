@@ -97,6 +97,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
         integrity,
         policies,
         record,
+        review,
         rosters,
     )
 
@@ -107,6 +108,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     inbound.setup(app)
     policies.setup(app)
     record.setup(app)
+    review.setup(app)
     rosters.setup(app)
     return app
 

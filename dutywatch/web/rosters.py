@@ -826,7 +826,7 @@ async def delete_override(request: web.Request) -> web.Response:
 async def get_swaps(request: web.Request) -> web.Response:
     await principal(request)
     roster_id = _id(request, "roster")
-    since = _time_param(request, "from", ZoneInfo("UTC")) or store.FAR_PAST
+    since = time_param(request, "from", ZoneInfo("UTC")) or store.FAR_PAST
     async with runtime(request).pool.acquire() as conn:
         await store.get(conn, roster_id, window=(store.FAR_PAST, store.FAR_PAST))
         found = await store.list_swaps(conn, roster_id, since)
@@ -869,7 +869,7 @@ async def delete_swap(request: web.Request) -> web.Response:
 # ----------------------------------------------------------------- shifts, iCalendar, on call
 
 
-def _time_param(request: web.Request, name: str, zone: ZoneInfo) -> datetime | None:
+def time_param(request: web.Request, name: str, zone: ZoneInfo) -> datetime | None:
     """An RFC 3339 time with an offset, or a date (local midnight in ``zone``; for ``to``,
     the end of that day)."""
     text = request.query.get(name)
@@ -898,8 +898,8 @@ def _range(
     after: timedelta = timedelta(days=7),
 ) -> tuple[datetime, datetime]:
     """``from``/``to`` (defaults around now); refused when longer than 92 days."""
-    start = _time_param(request, "from", zone) or runtime(request).clock.now() - before
-    end = _time_param(request, "to", zone) or start + before + after
+    start = time_param(request, "from", zone) or runtime(request).clock.now() - before
+    end = time_param(request, "to", zone) or start + before + after
     if end <= start:
         raise errors.RejectedInput("`to` must be after `from`", field="to")
     if end - start > MAX_RANGE:
@@ -1003,7 +1003,7 @@ async def get_oncall(request: web.Request) -> web.Response:
     if not org:
         raise errors.RejectedInput("query parameter `org` is required", field="org")
     rt = runtime(request)
-    at = _time_param(request, "at", ZoneInfo("UTC")) or rt.clock.now()
+    at = time_param(request, "at", ZoneInfo("UTC")) or rt.clock.now()
     if "at" in request.query and len(request.query["at"]) == 10:
         raise errors.RejectedInput("`at` must be a time with an offset, not a date", field="at")
     async with rt.pool.acquire() as conn:
