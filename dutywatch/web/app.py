@@ -79,12 +79,13 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_post("/api/v1/zero-reports", post_zero_report)
     app.router.add_get("/api/v1/orgs", get_orgs)
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
-    from dutywatch.web import handover, policies, record, rosters
+    from dutywatch.web import handover, policies, record, rosters, supervision
 
     handover.setup(app)
     policies.setup(app)
     record.setup(app)
     rosters.setup(app)
+    supervision.setup(app)
     return app
 
 
