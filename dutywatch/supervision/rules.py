@@ -277,9 +277,7 @@ class Figures:
     rechecks_failed: int
 
 
-def figures(
-    records: Sequence[Record], *, start: datetime, end: datetime, now: datetime
-) -> Figures:
+def figures(records: Sequence[Record], *, start: datetime, end: datetime, now: datetime) -> Figures:
     """The supervision figures of the assignments first due in ``[start, end)``.
 
     See docs/DOMAIN.md "Supervision figures" for the definitions.

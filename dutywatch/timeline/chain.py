@@ -45,7 +45,8 @@ GENESIS: Final = b""
 
 
 class EntryKind(enum.StrEnum):
-    """Mirrors the PostgreSQL enum ``timeline_kind`` (migrations 0001, 0003, 0004, 0006, 0008, 0013)."""
+    """Mirrors the PostgreSQL enum ``timeline_kind`` (migrations 0001, 0003, 0004, 0006, 0008,
+    0013)."""
 
     REPORT_RECEIVED = "report_received"  # a report stage was stored
     INCIDENT_OPENED = "incident_opened"  # the first report of an incident_ref opened it

@@ -78,9 +78,7 @@ async def supervision_events(service: Service) -> AsyncIterator[Inbox]:
 
 def supervision_pages(pages: Inbox) -> list[dict[str, Any]]:
     """Supervision pages (notification.v1) and alarms (alarm.v1), nothing else."""
-    return [
-        p for p in pages.payloads() if "supervision" in (p.get("reason"), p.get("kind"))
-    ]
+    return [p for p in pages.payloads() if "supervision" in (p.get("reason"), p.get("kind"))]
 
 
 async def wait_supervision_pages(pages: Inbox, count: int) -> list[dict[str, Any]]:
@@ -95,9 +93,7 @@ async def wait_supervision_pages(pages: Inbox, count: int) -> list[dict[str, Any
 
 
 async def step(service: Service, assignment: int, verb: str, token: str, **body: Any) -> Any:
-    status, result = await post(
-        service, f"/api/v1/assignments/{assignment}/{verb}", body, token
-    )
+    status, result = await post(service, f"/api/v1/assignments/{assignment}/{verb}", body, token)
     assert status == 200, result
     return result
 
@@ -355,7 +351,8 @@ async def test_a_standalone_matter_has_its_own_verified_chain_and_alarms(
             made["id"],
         )
         checked, problems = await verify_matters(conn)
-        assert checked == 1 and [p.seq for p in problems] == [1]
+        assert checked == 1
+        assert [p.seq for p in problems] == [1]
 
 
 async def test_who_may_do_what(service: Service) -> None:
@@ -392,4 +389,3 @@ async def test_who_may_do_what(service: Service) -> None:
     status, problem = await post(service, f"/api/v1/assignments/{assignment}/start", {}, officer)
     assert status == 409
     assert problem["allowed"] == ["verify", "send_back"], problem
-

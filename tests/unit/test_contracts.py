@@ -44,6 +44,7 @@ from dutywatch.contracts import (
     RejectionV1,
     ReportV1,
     RosterEventV1,
+    SupervisionEventV1,
 )
 from dutywatch.incidents.rules import Incident, State
 from dutywatch.timeline import EntryKind, Source
@@ -63,6 +64,7 @@ TYPES: dict[str, type[msgspec.Struct]] = {
     "incident-event": IncidentEventV1,
     "rejection": RejectionV1,
     "roster-event": RosterEventV1,
+    "supervision-event": SupervisionEventV1,
 }
 NAMES = sorted(TYPES)
 
@@ -412,6 +414,7 @@ PROBE_BASES = {
     "incident-event": "incident-event/opened.json",
     "rejection": "rejection/schema-violation-lat.json",
     "roster-event": "roster-event/override-created.json",
+    "supervision-event": "supervision-event/reminded-overdue.json",
 }
 _MISSING = object()
 
@@ -678,6 +681,7 @@ def test_asyncapi_operations_are_from_the_service_point_of_view() -> None:
         "dutywatch.notify.{personId}": "send",
         "dutywatch.event.{orgPath}.{kind}": "send",
         "dutywatch.event.{orgPath}.roster": "send",
+        "dutywatch.event.{orgPath}.supervision": "send",
         "dutywatch.rejected": "send",
     }
 
