@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from dutywatch import __version__, cli_rosters, errors, logs
+from dutywatch import __version__, cli_rosters, cli_supervision, errors, logs
 from dutywatch.clock import SystemClock
 
 UP_PG_PORT = 15432
@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--spread", type=float, default=20.0, help="with --timers: over how many seconds"
     )
     cli_rosters.add_parsers(sub, DEFAULT_DATABASE_URL)
+    cli_supervision.add_parsers(sub, DEFAULT_HTTP_URL)
     return parser
 
 
@@ -192,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bench": _bench,
         "roster": _roster,
         "oncall": cli_rosters.oncall,
+        "supervise": cli_supervision.run,
     }[args.command]
     try:
         result: int = asyncio.run(handler(args))
@@ -645,20 +647,34 @@ async def _simulate(args: argparse.Namespace) -> int:
 async def _verify(args: argparse.Namespace) -> int:
     import asyncpg
 
+    from dutywatch.supervision.service import verify_matters
     from dutywatch.timeline.store import verify_all
 
     url = args.database_url or os.environ.get("DUTYWATCH_DATABASE_URL") or DEFAULT_DATABASE_URL
     conn = await asyncpg.connect(url)
     try:
         checked, problems = await verify_all(conn)
+        matters, matter_problems = await verify_matters(conn)
     finally:
         await conn.close()
     for problem in problems:
         print(f"ALTERED: {problem}")
-    if problems:
-        print(f"{len(problems)} problem(s) in {checked} incident timeline(s)", file=sys.stderr)
+    for problem in matter_problems:
+        print(
+            f"ALTERED: matter (instruction) {problem.incident_id} entry {problem.seq}: "
+            f"{problem.problem}"
+        )
+    if problems or matter_problems:
+        print(
+            f"{len(problems) + len(matter_problems)} problem(s) in {checked} incident "
+            f"timeline(s) and {matters} standalone matter(s)",
+            file=sys.stderr,
+        )
         return 1
-    print(f"ok: {checked} incident timeline(s) verified, every chain intact")
+    print(
+        f"ok: {checked} incident timeline(s) verified, {matters} standalone matter chain(s) "
+        "verified, every chain intact"
+    )
     return 0
 
 

@@ -19,7 +19,8 @@ from dutywatch.supervision.rules import ReminderRule
 from dutywatch.supervision.service import verify_matters
 from dutywatch.timeline.store import verify_all
 from tests.acceptance.conftest import Inbox, Service
-from tests.acceptance.test_record import open_incident, post
+from tests.acceptance.test_commands_and_reads import run_verify
+from tests.acceptance.test_record import open_incident, post, run_cli
 from tests.acceptance.test_reporting_deadlines import advance_to, of_kind, timeline
 
 BEFORE, EVERY = timedelta(hours=2), timedelta(hours=2)
@@ -389,3 +390,44 @@ async def test_who_may_do_what(service: Service) -> None:
     status, problem = await post(service, f"/api/v1/assignments/{assignment}/start", {}, officer)
     assert status == 409
     assert problem["allowed"] == ["verify", "send_back"], problem
+
+
+async def test_the_command_line_instructs_reports_lists_and_verify_covers_matters(
+    service: Service, database_url: str
+) -> None:
+    leader, officer = service.tokens.leader_daoli, service.tokens.officer_daoli
+    due = (service.clock.now() + DAY).isoformat()
+    code, out, err = await run_cli(
+        service,
+        "supervise",
+        "instruct",
+        "--text",
+        "核查辖区老旧小区消防通道",
+        "--assign",
+        f"harbin.daoli,li-na,zhang-wei,{due}",
+        token=leader,
+    )
+    assert code == 0, err
+    assert "standalone" in out
+    [row] = await service.sql("SELECT id FROM supervision_assignments")
+    assignment = str(row["id"])
+    for command in ("accept", "start"):
+        code, out, err = await run_cli(service, "supervise", command, assignment, token=officer)
+        assert (code, out.split()[1]) == (0, "accepted" if command == "accept" else "in_progress")
+    code, out, err = await run_cli(
+        service, "supervise", "feedback", assignment, "--text", "已全部打通", token=officer
+    )
+    assert (code, out.split()[1]) == (0, "reported"), err
+    code, out, err = await run_cli(service, "supervise", "chase", token=leader)
+    assert code == 0, err
+    assert f"#{assignment}  reported" in out
+    code, out, err = await run_cli(service, "supervise", "verify", assignment, token=officer)
+    assert code == 1
+    assert "only the supervisor" in err
+    [entry] = await service.sql(
+        "SELECT source FROM supervision_entries WHERE kind = 'feedback_reported'"
+    )
+    assert entry["source"] == "cli"
+    ok = await asyncio.to_thread(run_verify, database_url)
+    assert ok.returncode == 0, ok.stderr
+    assert "1 standalone matter chain(s) verified" in ok.stdout
