@@ -240,6 +240,18 @@ async def _lock_assignment(conn: Conn, assignment_id: int) -> rules.Assignment:
     return assignment_of(row)
 
 
+async def _open_step(
+    conn: Conn, settings: Settings, assignment_id: int, now: datetime
+) -> tuple[Scope, rules.Assignment]:
+    """Lock an assignment's record (incident or matter), then the assignment itself."""
+    instruction = await queries.one(conn, "instruction_of_assignment", assignment_id)
+    if instruction is None:
+        raise errors.NotFound(f"assignment {assignment_id} does not exist", id=assignment_id)
+    scope = await _scope(conn, Writes(now=now), settings, instruction["id"])
+    assert scope is not None
+    return scope, await _lock_assignment(conn, assignment_id)
+
+
 async def _save(conn: Conn, a: rules.Assignment) -> None:
     await queries.exec(
         conn,
@@ -522,13 +534,7 @@ async def act(
 
     async def transaction() -> dict[str, Any]:
         async with pool.acquire() as conn, conn.transaction():
-            writes = Writes(now=now)
-            instruction = await queries.one(conn, "instruction_of_assignment", assignment_id)
-            if instruction is None:
-                raise errors.NotFound(f"assignment {assignment_id} does not exist")
-            scope = await _scope(conn, writes, settings, instruction["id"])
-            assert scope is not None
-            before = await _lock_assignment(conn, assignment_id)
+            scope, before = await _open_step(conn, settings, assignment_id, now)
             authorize(who, action, before, scope.org)
             late = rules.overdue(before, now)
             after = rules.apply(before, action, now, due_at=step.due_at, recheck_at=step.recheck_at)
@@ -565,7 +571,7 @@ async def act(
             await _finish(scope, who.actor)
             log.info(
                 f"assignment_{action}",
-                incident_id=instruction["incident_id"],
+                incident_id=scope.incident.id if scope.incident else None,
                 assignment_id=assignment_id,
                 state=str(after.state),
             )
@@ -594,13 +600,7 @@ async def answer_recheck(
 
     async def transaction() -> dict[str, Any]:
         async with pool.acquire() as conn, conn.transaction():
-            writes = Writes(now=now)
-            instruction = await queries.one(conn, "instruction_of_assignment", assignment_id)
-            if instruction is None:
-                raise errors.NotFound(f"assignment {assignment_id} does not exist")
-            scope = await _scope(conn, writes, settings, instruction["id"])
-            assert scope is not None
-            before = await _lock_assignment(conn, assignment_id)
+            scope, before = await _open_step(conn, settings, assignment_id, now)
             authorize(who, Action.REOPEN, before, scope.org)
             pending = await queries.one(conn, "pending_recheck", assignment_id)
             if pending is None or before.state is not State.CLOSED:
@@ -661,7 +661,7 @@ async def answer_recheck(
             await _finish(scope, who.actor)
             log.info(
                 "supervision_recheck_answered",
-                incident_id=instruction["incident_id"],
+                incident_id=scope.incident.id if scope.incident else None,
                 assignment_id=assignment_id,
                 holds=holds,
             )
