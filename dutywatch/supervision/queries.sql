@@ -19,6 +19,11 @@ WHERE a.id = $1;
 -- A standalone matter's instruction row holds its chain head: lock it before appending.
 SELECT * FROM supervision_instructions WHERE id = $1 FOR UPDATE;
 
+-- name: lock_instruction_nowait :one
+-- The scheduler's lock: a matter a step holds (which may be waiting for this round's timer
+-- rows) is skipped, its timer looked at again next round.
+SELECT * FROM supervision_instructions WHERE id = $1 FOR UPDATE SKIP LOCKED;
+
 -- name: get_instruction :one
 SELECT * FROM supervision_instructions WHERE id = $1;
 

@@ -207,8 +207,10 @@ async def _scope(
         raise errors.NotFound(f"instruction {instruction_id} does not exist", id=instruction_id)
     incident_id = instruction["incident_id"]
     if incident_id is None:
-        locked = await queries.one(conn, "lock_instruction", instruction_id)
-        assert locked is not None
+        lock = "lock_instruction_nowait" if nowait else "lock_instruction"
+        locked = await queries.one(conn, lock, instruction_id)
+        if locked is None:
+            return None
         return Scope(
             conn,
             writes,

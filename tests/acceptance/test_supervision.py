@@ -431,3 +431,65 @@ async def test_the_command_line_instructs_reports_lists_and_verify_covers_matter
     ok = await asyncio.to_thread(run_verify, database_url)
     assert ok.returncode == 0, ok.stderr
     assert "1 standalone matter chain(s) verified" in ok.stdout
+
+
+async def test_a_recheck_that_holds_keeps_the_matter_closed(
+    service: Service, alarms: Inbox
+) -> None:
+    leader, officer = service.tokens.leader_daoli, service.tokens.officer_daoli
+    due = service.clock.now() + DAY
+    one = {"unit": "harbin.daoli", "responsible": "li-na", "supervisor": "zhang-wei"}
+    status, made = await post(
+        service,
+        "/api/v1/instructions",
+        {"text": "整治占道经营", "assignments": [{**one, "due_at": due.isoformat()}]},
+        leader,
+    )
+    assert status == 201, made
+    assignment = made["assignments"][0]["id"]
+    for verb in ("accept", "start"):
+        await step(service, assignment, verb, officer)
+    await step(service, assignment, "feedback", officer, text="已整治")
+    await step(service, assignment, "verify", leader)
+    recheck_at = service.clock.now() + 10 * DAY
+    await step(service, assignment, "close", leader, recheck_at=recheck_at.isoformat())
+    status, problem = await post(
+        service,
+        f"/api/v1/assignments/{assignment}/recheck",
+        {"holds": True, "text": "x"},
+        officer,
+    )
+    assert status == 403, problem
+
+    await advance_to(service, recheck_at + timedelta(seconds=1))
+    [asked] = await wait_supervision_pages(alarms, 1)
+    assert (asked["person_id"], asked["role"], asked["kind"]) == (
+        "zhang-wei",
+        "supervisor",
+        "supervision",
+    )
+    status, held = await post(
+        service,
+        f"/api/v1/assignments/{assignment}/recheck",
+        {"holds": True, "text": "复查未见反弹", "attachments": [EVIDENCE]},
+        leader,
+    )
+    assert status == 200, held
+    assert (held["state"], held["recheck_at"]) == ("closed", None)
+    status, again = await post(
+        service, f"/api/v1/assignments/{assignment}/recheck", {"holds": True, "text": "x"}, leader
+    )
+    assert status == 409, again
+    [answer] = await service.sql(
+        "SELECT holds, text, answered_by FROM supervision_rechecks WHERE assignment_id = $1",
+        assignment,
+    )
+    assert tuple(answer) == (True, "复查未见反弹", "person:zhang-wei")
+    pending = await service.sql(
+        "SELECT kind FROM timers WHERE assignment_id = $1 AND fired_at IS NULL"
+        " AND cancelled_at IS NULL",
+        assignment,
+    )
+    assert pending == []
+    async with service.runtime.pool.acquire() as conn:
+        assert await verify_matters(conn) == (1, [])
