@@ -417,8 +417,6 @@ async def instruct(
             )
             scope = await _scope(conn, writes, settings, instruction_id)
             assert scope is not None
-            if incident is not None:
-                scope.incident = incident
             facts = [
                 Fact(
                     kind=EntryKind.INSTRUCTION,

@@ -256,7 +256,9 @@ async def get_figures(request: web.Request) -> web.Response:
     ``[from, to)``."""
     who = await principal(request)
     org = request.query.get("org") or who.org_path
-    who.require(READ_ROLES, org or None, "read supervision figures")
+    if not org:
+        raise errors.SchemaViolation("name the organisation: ?org=<org path>", field="org")
+    who.require(READ_ROLES, org, "read supervision figures")
     start, end = _time_param(request, "from"), _time_param(request, "to")
     if end <= start:
         raise errors.SchemaViolation("`to` must be after `from`", field="to")
