@@ -9,14 +9,14 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from dutywatch import __version__, cli_rosters, cli_supervision, errors, logs
+from dutywatch import __version__, cli_rosters, cli_supervision, cli_tokens, errors, logs
 from dutywatch.clock import SystemClock
 
 UP_PG_PORT = 15432
@@ -91,15 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_policy_parser(sub)
 
-    verify = sub.add_parser(
-        "verify",
-        help="check every timeline chain; exit 1 naming each altered entry",
-    )
-    verify.add_argument(
-        "--database-url",
-        default=None,
-        help=f"default $DUTYWATCH_DATABASE_URL or {DEFAULT_DATABASE_URL}",
-    )
+    _add_integrity_parsers(sub)
 
     bench = sub.add_parser(
         "bench",
@@ -129,7 +121,57 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cli_rosters.add_parsers(sub, DEFAULT_DATABASE_URL)
     cli_supervision.add_parsers(sub, DEFAULT_HTTP_URL)
+    cli_tokens.add_parsers(sub, DEFAULT_DATABASE_URL)
     return parser
+
+
+def _add_integrity_parsers(sub: Any) -> None:
+    """verify, anchor, purge and retention: straight to PostgreSQL, like the service."""
+    verify = sub.add_parser(
+        "verify",
+        help="check every timeline chain, its personal data and the daily anchors; "
+        "exit 1 naming each problem",
+    )
+    anchor = sub.add_parser(
+        "anchor",
+        help="anchor every complete UTC day not anchored yet (the worker does this daily)",
+    )
+    anchor.add_argument(
+        "--grace",
+        type=float,
+        default=None,
+        help="seconds after midnight UTC before a day counts as complete "
+        "(default $DUTYWATCH_ANCHOR_GRACE or 900)",
+    )
+    purge = sub.add_parser(
+        "purge",
+        help="destroy the personal data of one incident everywhere in the database (Art. 85)",
+        description="Deletes the incident's personal data (and the salts of its digests), "
+        "strips the personal fields from its stored reports and from refused copies of them, "
+        "and records a personal_data_purged timeline entry. The chain still verifies. "
+        "Refused while a retention hold is set; a second purge changes nothing.",
+    )
+    purge.add_argument("--incident", type=int, required=True, metavar="ID")
+    purge.add_argument("--reason", required=True, help="why, for the record")
+    retention = sub.add_parser(
+        "retention",
+        help="set or release a retention hold that keeps an incident's personal data",
+    )
+    retention.add_argument("action", choices=["hold", "release"])
+    retention.add_argument("--incident", type=int, required=True, metavar="ID")
+    retention.add_argument("--reason", required=True, help="why, for the record")
+    for command in (verify, anchor, purge, retention):
+        command.add_argument(
+            "--database-url",
+            default=None,
+            help=f"default $DUTYWATCH_DATABASE_URL or {DEFAULT_DATABASE_URL}",
+        )
+    for command in (purge, retention):
+        command.add_argument(
+            "--by",
+            default=None,
+            help="who decides (recorded as cli:NAME; default $USER)",
+        )
 
 
 def _add_policy_parser(sub: Any) -> None:
@@ -190,10 +232,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "instruct": _instruct,
         "policy": _policy,
         "verify": _verify,
+        "anchor": _anchor,
+        "purge": _purge,
+        "retention": _retention,
         "bench": _bench,
         "roster": _roster,
         "oncall": cli_rosters.oncall,
         "supervise": cli_supervision.run,
+        "token": cli_tokens.run,
     }[args.command]
     try:
         result: int = asyncio.run(handler(args))
@@ -644,37 +690,126 @@ async def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _database_url(args: argparse.Namespace) -> str:
+    return args.database_url or os.environ.get("DUTYWATCH_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
 async def _verify(args: argparse.Namespace) -> int:
     import asyncpg
 
     from dutywatch.supervision.service import verify_matters
-    from dutywatch.timeline.store import verify_all
+    from dutywatch.timeline.store import verify_everything
 
-    url = args.database_url or os.environ.get("DUTYWATCH_DATABASE_URL") or DEFAULT_DATABASE_URL
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(_database_url(args))
     try:
-        checked, problems = await verify_all(conn)
+        result = await verify_everything(conn)
         matters, matter_problems = await verify_matters(conn)
     finally:
         await conn.close()
-    for problem in problems:
+    for problem in result.problems:
         print(f"ALTERED: {problem}")
-    for problem in matter_problems:
+    for matter in matter_problems:
         print(
-            f"ALTERED: matter (instruction) {problem.incident_id} entry {problem.seq}: "
-            f"{problem.problem}"
+            f"ALTERED: matter (instruction) {matter.incident_id} entry {matter.seq}: "
+            f"{matter.problem}"
         )
-    if problems or matter_problems:
+    if not result.personal_checked:
+        print("note: this role may not read personal_data; its digests were not checked")
+    latest = result.anchors.latest
+    if latest is not None:
+        # Kept elsewhere (a printout, another system), it proves the anchors later.
+        print(f"latest anchor: {latest.day} {latest.hash.hex()}")
+    if result.problems or matter_problems:
         print(
-            f"{len(problems) + len(matter_problems)} problem(s) in {checked} incident "
-            f"timeline(s) and {matters} standalone matter(s)",
+            f"{len(result.problems) + len(matter_problems)} problem(s) in {result.incidents} "
+            f"incident timeline(s), {matters} standalone matter(s) and "
+            f"{result.anchors.anchors} daily anchor(s); see docs/OPERATIONS.md "
+            "'When verify fails'",
             file=sys.stderr,
         )
         return 1
     print(
-        f"ok: {checked} incident timeline(s) verified, {matters} standalone matter chain(s) "
-        "verified, every chain intact"
+        f"ok: {result.incidents} incident timeline(s) verified, {matters} standalone matter "
+        f"chain(s) verified, every chain intact; {result.anchors.anchors} daily anchor(s) hold"
     )
+    return 0
+
+
+async def _anchor(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from dutywatch import db
+    from dutywatch.config import from_env
+    from dutywatch.timeline.anchoring import anchor_complete_days
+
+    url = _database_url(args)
+    grace = from_env(database_url=url, nats_url="nats://unused").anchor_grace
+    if args.grace is not None:
+        grace = timedelta(seconds=args.grace)
+    pool = await db.create_pool(url, size=1)
+    try:
+        made = await anchor_complete_days(pool, datetime.now(UTC), grace)
+    finally:
+        await pool.close()
+    for anchor in made:
+        print(f"anchored {anchor.day}: {len(anchor.heads)} incident(s), {anchor.hash.hex()}")
+    if not made:
+        print("nothing to anchor: every complete day is anchored")
+    return 0
+
+
+async def _decide(
+    args: argparse.Namespace, decide: Callable[..., Awaitable[dict[str, Any]]], *positional: Any
+) -> dict[str, Any]:
+    """Run a purge or hold decision straight on the database, as ``cli:NAME`` with the reason."""
+    from dutywatch import db
+    from dutywatch.timeline import Source
+
+    pool = await db.create_pool(_database_url(args), size=1)
+    try:
+        return await decide(
+            pool,
+            *positional,
+            actor=f"cli:{args.by or os.environ.get('USER') or 'unknown'}",
+            reason=args.reason,
+            source=Source.CLI,
+            now=datetime.now(UTC),
+        )
+    finally:
+        await pool.close()
+
+
+async def _purge(args: argparse.Namespace) -> int:
+    from dutywatch.config import from_env
+    from dutywatch.timeline import purge
+
+    # The subject prefix finds the outbox copies of refused reports.
+    settings = from_env(database_url=_database_url(args), nats_url="nats://unused")
+    result = await _decide(args, purge.purge, settings, args.incident)
+    if not result["changed"]:
+        print(result["message"])
+        return 0
+    done = result["purged"]
+    print(
+        f"incident {args.incident}: personal data of {done['personal_data_rows']} entr(y/ies) "
+        f"destroyed, {done['reports_stripped']} report(s) stripped, "
+        f"{done['rejections_scrubbed']} refused message(s) scrubbed; recorded as entry "
+        f"{result['seq']}"
+    )
+    return 0
+
+
+async def _retention(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from dutywatch.timeline import purge
+
+    hold = args.action == "hold"
+    result = await _decide(args, partial(purge.set_hold, hold=hold), args.incident)
+    if not result["changed"]:
+        print(result["message"])
+    else:
+        print(f"incident {args.incident}: retention hold {'set' if hold else 'released'}")
     return 0
 
 

@@ -14,6 +14,7 @@ from dutywatch.contracts import Grade
 from dutywatch.deadlines.rules import DEFAULT_FOLLOW_UP, FollowUpRule
 from dutywatch.errors import ConfigurationError
 from dutywatch.supervision.rules import DEFAULT_REMINDERS, ReminderRule
+from dutywatch.timeline.personal import DEFAULT_RETENTION, RetentionRule
 
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 
@@ -36,7 +37,14 @@ class Settings:
     stream_prefix: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8080
-    admin_token: str | None = None
+    #: Secrets are kept out of ``repr`` so a logged Settings never shows them.
+    admin_token: str | None = field(default=None, repr=False)
+    #: The server's key for token hashes (HMAC-SHA256); None stores plain SHA-256.
+    token_key: bytes | None = field(default=None, repr=False)
+    #: Requests per second each token (or, before authentication, each client address) may
+    #: make, and the burst it may save up; over it the answer is 429 with Retry-After.
+    rate_limit: float = 50.0
+    rate_burst: int = 200
     ack_timeouts: Mapping[Grade, timedelta] = field(
         default_factory=lambda: dict(DEFAULT_ACK_TIMEOUTS)
     )
@@ -59,6 +67,14 @@ class Settings:
     #: What is due is decided by PostgreSQL's clock, so replicas with skewed clocks agree and
     #: none fires early. Tests that move a ManualClock turn this off.
     timers_follow_database_clock: bool = True
+    #: A UTC day is anchored (its chain heads in one digest) this long after it ends, so an
+    #: entry stamped just before midnight that commits just after is still in it.
+    anchor_grace: timedelta = timedelta(minutes=15)
+    #: Days after resolution the personal data of an incident is kept, per grade, before
+    #: the retention worker purges it (Art. 85) unless a hold is set; None turns it off.
+    retention: RetentionRule | None = DEFAULT_RETENTION
+    #: How often the retention worker looks for incidents past the rule.
+    retention_check_interval: timedelta = timedelta(hours=1)
     #: Messages fetched from REPORTS per transaction.
     intake_batch: int = 256
     #: How long a fetch waits for a full batch; short, so low load keeps low latency.
@@ -70,6 +86,8 @@ class Settings:
     run_relay: bool = True
     run_scheduler: bool = True
     run_gap_check: bool = True
+    run_anchors: bool = True
+    run_retention: bool = True
     db_pool_size: int = 10
     json_logs: bool = True
 
@@ -172,6 +190,32 @@ def _parse_follow_up(value: str) -> FollowUpRule | None:
     )
 
 
+#: Longest retention the rule accepts: a century, far below timedelta's range.
+_MAX_RETENTION_DAYS = 36500
+
+
+def _parse_retention(value: str) -> RetentionRule | None:
+    """``I=3650,II=1825,III=1095,IV=365`` (days after resolution; grades left out keep
+    their default), or ``off``."""
+    name = "DUTYWATCH_RETENTION_DAYS"
+    if value.strip().lower() == "off":
+        return None
+    days = dict(DEFAULT_RETENTION.days)
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        grade, sep, count = item.partition("=")
+        grade = grade.strip()
+        if not sep or grade not in days or not count.strip().isdigit():
+            raise ConfigurationError(
+                f"{name} item {item!r}: expected GRADE=DAYS with a grade I-IV and 0 to "
+                f"{_MAX_RETENTION_DAYS} days, e.g. III=1095 (or the whole value off)"
+            )
+        parsed = int(count)
+        if parsed > _MAX_RETENTION_DAYS:
+            raise ConfigurationError(f"{name} item {item!r}: at most {_MAX_RETENTION_DAYS} days")
+        days[grade] = parsed
+    return RetentionRule(days)
+
+
 def _parse_supervision_reminders(name: str, value: str) -> ReminderRule:
     """``before=SECONDS,every=SECONDS,leader_after=N`` (any of them; the rest default)."""
     fields: dict[str, object] = {}
@@ -191,6 +235,25 @@ def _text(_: str, value: str) -> str:
     return value
 
 
+def parse_secret_key(name: str, value: str) -> bytes:
+    if len(value) < 32:
+        raise ConfigurationError(
+            f"{name} must be at least 32 characters of random text, e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    return value.encode("utf-8")
+
+
+def _positive_float(name: str, value: str) -> float:
+    try:
+        parsed = float(value)
+    except ValueError:
+        parsed = 0.0
+    if not parsed > 0:
+        raise ConfigurationError(f"{name} must be a number > 0, got {value!r}")
+    return parsed
+
+
 def _seconds(name: str, value: str) -> timedelta:
     return timedelta(seconds=_parse_positive_int(name, value))
 
@@ -202,6 +265,9 @@ def _days(name: str, value: str) -> timedelta:
 #: Optional variables: the setting each one sets, and how its text is read.
 _OPTIONAL: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "DUTYWATCH_ADMIN_TOKEN": ("admin_token", _text),
+    "DUTYWATCH_TOKEN_KEY": ("token_key", parse_secret_key),
+    "DUTYWATCH_RATE_LIMIT": ("rate_limit", _positive_float),
+    "DUTYWATCH_RATE_BURST": ("rate_burst", _parse_positive_int),
     "DUTYWATCH_SUBJECT_PREFIX": ("subject_prefix", _text),
     "DUTYWATCH_STREAM_PREFIX": ("stream_prefix", _text),
     "DUTYWATCH_ACK_TIMEOUTS": ("ack_timeouts", lambda _, v: _parse_ack_timeouts(v)),
@@ -212,6 +278,8 @@ _OPTIONAL: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "DUTYWATCH_FOLLOW_UP": ("follow_up", lambda _, v: _parse_follow_up(v)),
     "DUTYWATCH_SUPERVISION_REMINDERS": ("supervision_reminders", _parse_supervision_reminders),
     "DUTYWATCH_STREAM_REPLICAS": ("stream_replicas", _parse_positive_int),
+    "DUTYWATCH_ANCHOR_GRACE": ("anchor_grace", _seconds),
+    "DUTYWATCH_RETENTION_DAYS": ("retention", lambda _, v: _parse_retention(v)),
 }
 
 

@@ -375,7 +375,29 @@ _envelope_decoder = msgspec.json.Decoder(_Envelope)
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def _decode(decoder: msgspec.json.Decoder[_T], data: bytes, expected: str) -> _T:
+#: No contract nests deeper; a deeper document is refused before decoding (a deeply nested
+#: one would otherwise exhaust the decoder's recursion).
+MAX_JSON_DEPTH: Final = 32
+
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply ``raw`` nests arrays and objects (brackets inside strings do not count).
+
+    Strings are cut out and everything but brackets dropped by C-speed scans first, so only
+    the brackets are walked in Python."""
+    brackets = _STRINGS.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    depth = deepest = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _refuse_unsafe(data: bytes) -> None:
+    """Size and nesting limits, checked before any decoder sees the bytes."""
     from dutywatch import errors
 
     if len(data) > MAX_PAYLOAD_BYTES:
@@ -383,12 +405,24 @@ def _decode(decoder: msgspec.json.Decoder[_T], data: bytes, expected: str) -> _T
             f"payload is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes",
             size=len(data),
         )
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise errors.MalformedJson(
+            f"the JSON nests deeper than {MAX_JSON_DEPTH} levels; no contract needs that"
+        )
+
+
+def _decode(decoder: msgspec.json.Decoder[_T], data: bytes, expected: str) -> _T:
+    from dutywatch import errors
+
+    _refuse_unsafe(data)
     try:
         envelope = _envelope_decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise errors.SchemaViolation(f"expected a JSON object: {exc}") from None
     except msgspec.DecodeError as exc:
         raise errors.MalformedJson(f"not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise errors.MalformedJson(f"not valid UTF-8 at byte {exc.start}; send UTF-8") from None
     if b"\\u0000" in data and _NUL_ESCAPE.search(data):
         raise errors.SchemaViolation(
             "text must not contain U+0000 (NUL): PostgreSQL cannot store it; remove the character"
@@ -400,6 +434,8 @@ def _decode(decoder: msgspec.json.Decoder[_T], data: bytes, expected: str) -> _T
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise errors.SchemaViolation(str(exc), field=_field_of(str(exc))) from None
+    except UnicodeDecodeError as exc:
+        raise errors.MalformedJson(f"not valid UTF-8 at byte {exc.start}; send UTF-8") from None
 
 
 def _field_of(message: str) -> str | None:
@@ -420,10 +456,7 @@ def decode_as(value_type: type[_T], data: bytes) -> _T:
     """
     from dutywatch import errors
 
-    if len(data) > MAX_PAYLOAD_BYTES:
-        raise errors.PayloadTooLarge(
-            f"payload is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes", size=len(data)
-        )
+    _refuse_unsafe(data)
     if b"\\u0000" in data and _NUL_ESCAPE.search(data):
         raise errors.SchemaViolation(
             "text must not contain U+0000 (NUL): PostgreSQL cannot store it; remove the character"
@@ -434,3 +467,5 @@ def decode_as(value_type: type[_T], data: bytes) -> _T:
         raise errors.SchemaViolation(str(exc), field=_field_of(str(exc))) from None
     except msgspec.DecodeError as exc:
         raise errors.MalformedJson(f"not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise errors.MalformedJson(f"not valid UTF-8 at byte {exc.start}; send UTF-8") from None

@@ -68,7 +68,11 @@ async def is_loaded(conn: asyncpg.Connection) -> bool:
 
 
 async def load(
-    conn: asyncpg.Connection, now: datetime, *, subject_prefix: str = "dutywatch"
+    conn: asyncpg.Connection,
+    now: datetime,
+    *,
+    subject_prefix: str = "dutywatch",
+    token_key: bytes | None = None,
 ) -> DemoTokens:
     """Insert the demo: a roster per duty room, 24-hour duty handing over at 08:30 Shanghai
     time from yesterday's handover on, with a workday and a rest-day layer per role.
@@ -123,10 +127,14 @@ async def load(
                     )
         return DemoTokens(
             admin=await auth.create_token(
-                conn, label="demo-admin", role=auth.Role.ADMIN, org_path="harbin"
+                conn, label="demo-admin", role=auth.Role.ADMIN, org_path="harbin", key=token_key
             ),
             office_daoli=await auth.create_token(
-                conn, label="demo-office-daoli", role=auth.Role.OFFICE, org_path="harbin.daoli"
+                conn,
+                label="demo-office-daoli",
+                role=auth.Role.OFFICE,
+                org_path="harbin.daoli",
+                key=token_key,
             ),
             officer_daoli=await auth.create_token(
                 conn,
@@ -134,6 +142,7 @@ async def load(
                 role=auth.Role.OFFICER,
                 org_path="harbin.daoli",
                 person_id="li-na",
+                key=token_key,
             ),
             leader_daoli=await auth.create_token(
                 conn,
@@ -141,5 +150,6 @@ async def load(
                 role=auth.Role.LEADER,
                 org_path="harbin.daoli",
                 person_id="zhang-wei",
+                key=token_key,
             ),
         )

@@ -113,6 +113,13 @@ class Forbidden(DutywatchError):
     http_status = 403
 
 
+class RateLimited(DutywatchError):
+    """Too many requests for this token; wait for the number of seconds in Retry-After."""
+
+    code = "rate_limited"
+    http_status = 429
+
+
 class Conflict(DutywatchError):
     """The resource changed in a way that forbids this action."""
 

@@ -24,6 +24,7 @@ from dutywatch.config import Settings
 from dutywatch.escalation import scheduler
 from dutywatch.outbox import relay
 from dutywatch.rosters import gaps
+from dutywatch.timeline import anchoring, purge
 from handlers import commands as command_handlers
 from handlers import reports as report_handlers
 
@@ -91,6 +92,8 @@ class Runtime:
     relay_wake: asyncio.Event = field(default_factory=asyncio.Event)
     scheduler_wake: asyncio.Event = field(default_factory=asyncio.Event)
     gap_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    anchor_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    retention_wake: asyncio.Event = field(default_factory=asyncio.Event)
     _listener: asyncpg.Connection | None = None
     _subscriptions: list[Subscription] = field(default_factory=list)
 
@@ -101,6 +104,8 @@ class Runtime:
     def wake_all(self) -> None:
         self.wake_workers()
         self.gap_wake.set()
+        self.anchor_wake.set()
+        self.retention_wake.set()
 
     async def start_workers(self) -> None:
         s, sup = self.settings, self.supervisor
@@ -128,6 +133,18 @@ class Runtime:
             sup.spawn(
                 "roster-gap-check",
                 lambda: gaps.run(self.pool, s, self.clock, self.gap_wake, sup.stop),
+            )
+        if s.run_anchors:
+            sup.spawn(
+                "timeline-anchors",
+                lambda: anchoring.run(
+                    self.pool, self.clock, s.anchor_grace, self.anchor_wake, sup.stop
+                ),
+            )
+        if s.run_retention and s.retention is not None:
+            sup.spawn(
+                "retention-purge",
+                lambda: purge.run(self.pool, s, self.clock, self.retention_wake, sup.stop),
             )
         if s.run_scheduler:
             sup.spawn(

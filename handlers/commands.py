@@ -50,7 +50,11 @@ async def handle_ack(
     try:
         async with pool.acquire() as conn:
             principal = await auth.authenticate(
-                conn, command.token, admin_token=settings.admin_token, now=now
+                conn,
+                command.token,
+                admin_token=settings.admin_token,
+                now=now,
+                key=settings.token_key,
             )
 
         def authorize(incident: Incident) -> None:

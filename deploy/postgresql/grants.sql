@@ -19,6 +19,9 @@ GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO :"app_role";
 -- privilege against a compromised service, which cannot drop a trigger it does not own.)
 REVOKE UPDATE, DELETE ON timeline_entries FROM :"app_role";
 REVOKE UPDATE, DELETE ON reports FROM :"app_role";
+-- Except the one change Art. 85 requires: a purge strips the personal fields from a
+-- report's payload (the trigger reports_purge_only refuses any other change).
+GRANT UPDATE (payload) ON reports TO :"app_role";
 -- And every other table whose BEFORE trigger fires on both UPDATE and DELETE (the append-only
 -- pattern of the migrations, e.g. roster_audit): no list here to forget a new one in.
 SELECT format('REVOKE UPDATE, DELETE ON %s FROM %I', tgrelid::regclass, :'app_role')

@@ -72,8 +72,12 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def token_hash(token: str) -> bytes:
-    """Tokens carry 256 random bits, so one SHA-256 is enough to make the stored value useless."""
+def token_hash(token: str, key: bytes | None = None) -> bytes:
+    """What is stored of a token: HMAC-SHA256 under the server's key (``DUTYWATCH_TOKEN_KEY``),
+    so a copy of the database alone cannot even test a guess; without a key, SHA-256 (tokens
+    carry 256 random bits, so the stored value is still useless to a thief)."""
+    if key:
+        return hmac.new(key, token.encode("utf-8"), hashlib.sha256).digest()
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
@@ -85,23 +89,47 @@ async def create_token(
     org_path: str,
     person_id: str | None = None,
     expires_at: datetime | None = None,
+    key: bytes | None = None,
 ) -> str:
     """Store a new token's hash and return the token itself, which is never stored."""
     token = new_token()
     await queries.exec(
-        conn, "insert_token", token_hash(token), label, str(role), org_path, person_id, expires_at
+        conn,
+        "insert_token",
+        token_hash(token, key),
+        label,
+        str(role),
+        org_path,
+        person_id,
+        expires_at,
+        key is not None,
     )
     return token
 
 
 async def authenticate(
-    conn: Conn, token: str | None, *, admin_token: str | None, now: datetime
+    conn: Conn,
+    token: str | None,
+    *,
+    admin_token: str | None,
+    now: datetime,
+    key: bytes | None = None,
 ) -> Principal:
+    """The principal a token stands for; :class:`~dutywatch.errors.Unauthenticated` with the
+    reason (unknown, revoked, expired) otherwise. Tokens stored before the server had a key
+    still work (their rows say ``keyed`` false) until revoked."""
     if not token:
         raise errors.Unauthenticated()
     if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
         return Principal(label="bootstrap-admin", role=Role.ADMIN, org_path="")
-    row = await queries.one(conn, "token_by_hash", token_hash(token))
+    keyed = token_hash(token, key) if key else None
+    plain = token_hash(token)
+    candidates = [h for h in (keyed, plain) if h is not None]
+    rows = await queries.many(conn, "tokens_by_hash", candidates)
+    # A row matches only under the scheme it was stored with.
+    row = next(
+        (r for r in rows if bytes(r["token_hash"]) == (keyed if r["keyed"] else plain)), None
+    )
     if row is None:
         raise errors.Unauthenticated("unknown token; check it was copied whole")
     if row["revoked_at"] is not None:
@@ -114,3 +142,16 @@ async def authenticate(
         org_path=row["org_path"],
         person_id=row["person_id"],
     )
+
+
+async def list_tokens(conn: Conn, org_path: str | None) -> list[dict[str, object]]:
+    """Every token (never its value or hash), newest first, optionally of one subtree."""
+    return [dict(row) for row in await queries.many(conn, "list_tokens", org_path)]
+
+
+async def revoke_token(conn: Conn, token_id: int, *, now: datetime) -> bool:
+    """Revoke one token; False if it was already revoked. Unknown ids are refused."""
+    row = await queries.one(conn, "revoke_token", token_id, now)
+    if row is None:
+        raise errors.NotFound(f"no token with id {token_id}; `dutywatch token list` shows them")
+    return bool(row["changed"])

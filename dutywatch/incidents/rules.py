@@ -16,6 +16,7 @@ from typing import Any
 
 from dutywatch.contracts import Category, Grade, ReportStatus, ReportV1, Stage
 from dutywatch.timeline import EntryKind
+from dutywatch.timeline.personal import split_personal
 
 
 class State(enum.StrEnum):
@@ -92,13 +93,7 @@ def report_body(report: ReportV1) -> tuple[dict[str, Any], dict[str, Any]]:
 
     from dutywatch.contracts import encode
 
-    everything: dict[str, Any] = msgspec.json.decode(encode(report))
-    personal: dict[str, Any] = {
-        key: everything.pop(key)
-        for key in ("reporter", "commander", "leaders_on_scene")
-        if key in everything
-    }
-    return everything, personal
+    return split_personal(msgspec.json.decode(encode(report)))
 
 
 def apply_report(

@@ -45,8 +45,8 @@ GENESIS: Final = b""
 
 
 class EntryKind(enum.StrEnum):
-    """Mirrors the PostgreSQL enum ``timeline_kind`` (migrations 0001, 0003, 0004, 0006, 0008,
-    0013)."""
+    """Mirrors the PostgreSQL enum ``timeline_kind`` (values added by migrations 0001 to 0009
+    and 0013)."""
 
     REPORT_RECEIVED = "report_received"  # a report stage was stored
     INCIDENT_OPENED = "incident_opened"  # the first report of an incident_ref opened it
@@ -74,6 +74,9 @@ class EntryKind(enum.StrEnum):
     DEADLINE_MET = "deadline_met"  # a statutory reporting clock stopped in time
     PAGE_DELIVERED = "page_delivered"  # a channel confirmed a page reached its person
     PAGE_FAILED = "page_failed"  # a channel could not deliver a page, and why
+    PERSONAL_DATA_PURGED = "personal_data_purged"  # Art. 85: the incident's personal data destroyed
+    RETENTION_HELD = "retention_held"  # a hold keeps the personal data past the retention rule
+    RETENTION_RELEASED = "retention_released"  # the hold was lifted; the rule applies again
     ASSIGNED = "assigned"  # 督办: an instruction's assignment given to a unit
     ASSIGNMENT_ACCEPTED = "assignment_accepted"  # the unit took the assignment on
     ASSIGNMENT_STARTED = "assignment_started"  # the unit is carrying it out

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from dutywatch.sql import Conn, Queries
+from dutywatch.timeline.anchoring import AnchorStatus, verify_stored_anchors
+from dutywatch.timeline.anchors import AnchorProblem
 from dutywatch.timeline.chain import (
     ChainProblem,
     Entry,
@@ -19,6 +21,7 @@ from dutywatch.timeline.chain import (
     personal_digest,
     verify_chain,
 )
+from dutywatch.timeline.personal import verify_personal
 
 if TYPE_CHECKING:
     from dutywatch.incidents.rules import Fact, Incident
@@ -98,11 +101,47 @@ async def entries_of(conn: Conn, incident_id: int) -> list[Entry]:
     return [_entry(row) for row in await queries.many(conn, "entries_of", incident_id)]
 
 
-async def verify_all(conn: Conn) -> tuple[int, list[ChainProblem]]:
-    """Check every incident's chain; return (incidents checked, problems)."""
-    problems: list[ChainProblem] = []
+#: Anything ``dutywatch verify`` finds wrong.
+Problem = ChainProblem | AnchorProblem
+
+
+@dataclass(frozen=True)
+class Verification:
+    incidents: int
+    problems: list[Problem]
+    anchors: AnchorStatus
+    #: False when this role may not read personal data (the review role): not checked.
+    personal_checked: bool
+
+
+async def verify_everything(conn: Conn) -> Verification:
+    """Every incident's chain and its personal data, incidents deleted but for their
+    entries, and the daily anchors against what the database holds now."""
+    problems: list[Problem] = []
+    personal_checked = bool(await queries.val(conn, "can_read_personal"))
     heads = await queries.many(conn, "incident_heads")
     for row in heads:
         entries = await entries_of(conn, row["id"])
         problems.extend(verify_chain(row["id"], entries, head=bytes(row["timeline_head"])))
-    return len(heads), problems
+        if personal_checked:
+            stored = {
+                r["seq"]: (bytes(r["salt"]), msgspec.json.decode(r["data"]))
+                for r in await queries.many(conn, "personal_of", row["id"])
+            }
+            problems.extend(verify_personal(row["id"], entries, stored))
+    for row in await queries.many(conn, "orphan_entries"):
+        problems.append(
+            ChainProblem(
+                row["incident_id"], 0, "has timeline entries but no incident row (deleted)"
+            )
+        )
+    anchors = await verify_stored_anchors(conn)
+    problems.extend(anchors.problems)
+    return Verification(len(heads), problems, anchors, personal_checked)
+
+
+async def verify_all(conn: Conn) -> tuple[int, list[Problem]]:
+    """Check every incident's chain, its personal data and the anchors; return (incidents
+    checked, problems)."""
+    result = await verify_everything(conn)
+    return result.incidents, result.problems

@@ -19,7 +19,7 @@ import structlog
 from aiohttp import web
 from msgspec import Meta
 
-from dutywatch import auth, bus, errors
+from dutywatch import auth, bus, errors, metrics
 from dutywatch.clock import Clock
 from dutywatch.config import Settings
 from dutywatch.contracts import MAX_PAYLOAD_BYTES, OrgPath, decode_as, decode_report
@@ -36,12 +36,14 @@ from dutywatch.outbox.store import record_rejection
 from dutywatch.service import Runtime, open_runtime
 from dutywatch.timeline import Source
 from dutywatch.timeline.store import entries_of
+from dutywatch.web import guard
 from handlers.reports import SOURCE_HEADER
 
 log = structlog.get_logger(__name__)
 
 RUNTIME = web.AppKey("runtime", Runtime)
 PRINCIPAL_KEY = web.RequestKey("principal", auth.Principal)
+TOKEN_LIMITS = web.AppKey("token_limits", guard.RateLimiter)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 READ_ROLES = {auth.Role.OFFICER, auth.Role.LEADER, auth.Role.REVIEWER, auth.Role.OFFICE}
@@ -54,7 +56,12 @@ REPORT_ROLES = {auth.Role.OFFICE, auth.Role.OFFICER, auth.Role.LEADER}
 def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) -> web.Application:
     # Bodies up to 1 MiB are read so that an oversized report can be recorded as rejected
     # with its bytes; the report limit itself (256 KiB) is checked by the decoder.
-    app = web.Application(middlewares=[problem_middleware], client_max_size=1024 * 1024)
+    app = web.Application(
+        middlewares=[headers_middleware, problem_middleware, guard.guard_middleware],
+        client_max_size=1024 * 1024,
+    )
+    app[guard.AUTH_FAILURES] = guard.RateLimiter(guard.AUTH_FAILURE_RATE, guard.AUTH_FAILURE_BURST)
+    app[TOKEN_LIMITS] = guard.RateLimiter(settings.rate_limit, settings.rate_burst)
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         runtime = await open_runtime(settings, clock)
@@ -67,6 +74,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.cleanup_ctx.append(runtime_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", get_metrics)
     app.router.add_post("/api/v1/reports", post_report)
     app.router.add_get("/api/v1/incidents", get_incidents)
     app.router.add_get("/api/v1/incidents/{id:\\d+}", get_incident)
@@ -79,9 +87,10 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_post("/api/v1/zero-reports", post_zero_report)
     app.router.add_get("/api/v1/orgs", get_orgs)
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
-    from dutywatch.web import handover, policies, record, rosters, supervision
+    from dutywatch.web import handover, integrity, policies, record, rosters, supervision
 
     handover.setup(app)
+    integrity.setup(app)
     policies.setup(app)
     record.setup(app)
     rosters.setup(app)
@@ -101,12 +110,21 @@ def problem(status: int, code: str, detail: str, **fields: Any) -> web.Response:
 
 
 @web.middleware
+async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The security headers on every answer, problems included (see :mod:`.guard`)."""
+    response = await handler(request)
+    guard.add_security_headers(response)
+    return response
+
+
+@web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except errors.DutywatchError as exc:
         principal = request.get(PRINCIPAL_KEY)
-        if exc.http_status in (401, 403):
+        if exc.http_status in (401, 403, 429):
+            metrics.HTTP_REFUSALS.labels(reason=exc.code).inc()
             log.warning(
                 "request_refused",
                 path=request.path,
@@ -117,7 +135,10 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             )
         elif exc.http_status >= 500:
             log.exception("request_failed", path=request.path, reason=exc.code, detail=exc.message)
-        return problem(exc.http_status, exc.code, exc.message, **exc.fields)
+        response = problem(exc.http_status, exc.code, exc.message, **exc.fields)
+        if isinstance(exc, errors.RateLimited):
+            response.headers["Retry-After"] = str(exc.fields["retry_after"])
+        return response
 
 
 def request_source(request: web.Request) -> Source:
@@ -138,10 +159,28 @@ async def principal(request: web.Request) -> auth.Principal:
     rt = runtime(request)
     async with rt.pool.acquire() as conn:
         who = await auth.authenticate(
-            conn, token.strip(), admin_token=rt.settings.admin_token, now=rt.clock.now()
+            conn,
+            token.strip(),
+            admin_token=rt.settings.admin_token,
+            now=rt.clock.now(),
+            key=rt.settings.token_key,
         )
     request[PRINCIPAL_KEY] = who
+    wait = request.app[TOKEN_LIMITS].take(auth.token_hash(token.strip()))
+    if wait is not None:
+        raise errors.RateLimited(
+            f"this token may make {rt.settings.rate_limit:g} requests per second "
+            f"(bursts of {rt.settings.rate_burst}); retry after the time in Retry-After",
+            retry_after=guard.retry_after(wait),
+        )
     return who
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    body, content_type = metrics.exposition()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -340,7 +379,7 @@ async def _command(request: web.Request, verb: commands.Verb) -> web.Response:
     who = await principal(request)
     rt = runtime(request)
     note = None
-    if request.can_read_body:
+    if request.body_exists:
         try:
             payload = await request.json()
         except json.JSONDecodeError:
@@ -373,7 +412,7 @@ async def post_signoff(request: web.Request) -> web.Response:
     who = await principal(request)
     rt = runtime(request)
     note, report_id = None, None
-    if request.can_read_body:
+    if request.body_exists:
         try:
             payload = await request.json()
         except json.JSONDecodeError:

@@ -86,7 +86,8 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
 
 
 async def _body_bytes(request: web.Request) -> bytes:
-    return await request.read() if request.can_read_body else b"{}"
+    """The body, or an empty object for a step posted without one."""
+    return await request.read() or b"{}"
 
 
 async def post_instruction(request: web.Request) -> web.Response:

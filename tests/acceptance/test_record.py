@@ -140,9 +140,13 @@ async def test_an_acknowledgement_in_time_records_the_deadline_met(
 ) -> None:
     incident_id = await open_incident(service, pages)  # grade III: the district is owed a call
     acked = await service.client.post(
-        f"/api/v1/incidents/{incident_id}/ack", headers=service.auth(service.tokens.officer_daoli)
+        f"/api/v1/incidents/{incident_id}/ack",
+        json={"note": "已派人到场"},
+        headers=service.auth(service.tokens.officer_daoli),
     )
     assert acked.status == 200
+    [ack] = of_kind(await timeline(service, incident_id), "acknowledged")
+    assert ack["note"] == "已派人到场", "the body is read after the guard has checked it"
     [met] = of_kind(await timeline(service, incident_id), "deadline_met")
     [clock] = await service.sql(
         "SELECT due_at, stopped_at FROM report_clocks"

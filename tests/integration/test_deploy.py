@@ -46,7 +46,7 @@ from dutywatch.config import Settings, from_env
 from dutywatch.db import create_pool
 from dutywatch.embedded import free_port, nats_server_binary, postgres_bin_dir
 from dutywatch.incidents import commands
-from dutywatch.timeline import Source
+from dutywatch.timeline import Source, purge
 from dutywatch.timeline.store import verify_all
 from handlers.reports import Inbound, Verdict, ingest_batch
 
@@ -527,6 +527,18 @@ async def test_roles_and_grants_let_the_service_work_but_never_rewrite_the_timel
             command_id=uuid.uuid4(),
         )
         assert result
+        # Art. 85: the purge strips the report's payload, the one UPDATE reports allow.
+        purged = await purge.purge(
+            pool,
+            settings,
+            outcome.incident_id,
+            actor="cli:ops",
+            reason="retention",
+            source=Source.CLI,
+            now=now,
+        )
+        assert purged["changed"] is True
+        assert purged["purged"]["reports_stripped"] == 1
         async with pool.acquire() as conn:
             assert await conn.fetchval("SELECT count(*) FROM timeline_entries") >= 2
             for statement in (
@@ -746,7 +758,7 @@ def compose() -> dict[str, Any]:
 
 def interpolate(value: str) -> str:
     """Compose's ``${VAR:?message}`` / ``${VAR}`` with a placeholder value."""
-    return re.sub(r"\$\{([A-Z0-9_]+)(?::?[?-][^}]*)?\}", "x", value)
+    return re.sub(r"\$\{([A-Z0-9_]+)(?::?[?-][^}]*)?\}", "x" * 40, value)
 
 
 def test_compose_file_is_consistent() -> None:

@@ -790,6 +790,7 @@ def test_openapi_bearer_auth_on_the_api_and_none_on_probes() -> None:
         if path.startswith("/api/v1/"):
             assert effective == [{"bearerAuth": []}], path
             assert "401" in operation["responses"], path
+            assert "429" in operation["responses"], path
         else:
             assert effective == [], path
 
