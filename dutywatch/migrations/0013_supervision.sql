@@ -96,12 +96,22 @@ CREATE TABLE supervision_entries (
     hash           bytea NOT NULL,
     PRIMARY KEY (instruction_id, seq)
 );
+CREATE FUNCTION supervision_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
 CREATE TRIGGER supervision_entries_append_only
     BEFORE UPDATE OR DELETE ON supervision_entries
-    FOR EACH ROW EXECUTE FUNCTION timeline_refuse_change();
+    FOR EACH ROW EXECUTE FUNCTION supervision_refuse_change();
 CREATE TRIGGER supervision_entries_no_truncate
     BEFORE TRUNCATE ON supervision_entries
-    FOR EACH STATEMENT EXECUTE FUNCTION timeline_refuse_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION supervision_refuse_change();
+-- The steps of assignments are a record too: never edited, never removed.
+CREATE TRIGGER supervision_events_append_only
+    BEFORE UPDATE OR DELETE ON supervision_events
+    FOR EACH ROW EXECUTE FUNCTION supervision_refuse_change();
 
 -- Reminders (kind 'supervision') and re-checks ('supervision_recheck') belong to an
 -- assignment, not to its incident: resolving the incident does not stop the chasing.

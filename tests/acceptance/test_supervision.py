@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 
 from dutywatch import auth
@@ -345,6 +346,9 @@ async def test_a_standalone_matter_has_its_own_verified_chain_and_alarms(
         assert await verify_matters(conn) == (1, [])
         # Tampering with the matter's chain is caught (triggers refuse an UPDATE, so the
         # test goes around them as an attacker with the table owner's rights would).
+        for table in ("supervision_entries", "supervision_events"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+                await conn.execute(f"DELETE FROM {table}")  # noqa: S608 - a fixed table name
         await conn.execute("ALTER TABLE supervision_entries DISABLE TRIGGER USER")
         await conn.execute(
             "UPDATE supervision_entries SET body = jsonb_set(body, '{text}', '\"改\"')"
