@@ -64,6 +64,8 @@ RESPONSIBLE_ROLE = "responsible"
 SUPERVISOR_ROLE = "supervisor"
 #: Who acts for the unit: accept, start, report back.
 UNIT_ROLES = {auth.Role.OFFICER, auth.Role.LEADER}
+#: The actor of the steps the service takes itself.
+SYSTEM = "dutywatch"
 
 _FACT_OF: dict[Action, EntryKind] = {
     Action.ACCEPT: EntryKind.ASSIGNMENT_ACCEPTED,
@@ -765,6 +767,20 @@ def _paged_fact(scope: Scope, sent: dict[str, Any], step: int) -> list[Fact]:
     return [Fact(kind=EntryKind.PAGED, body=body)]
 
 
+async def _system_step(
+    scope: Scope,
+    a: rules.Assignment,
+    kind: SupervisionEventKind,
+    action: str,
+    body: dict[str, Any],
+    facts: list[Fact],
+) -> None:
+    """A step the service takes itself (a reminder, a re-check request): recorded, announced
+    and chained as ``dutywatch``; the assignment's state does not change."""
+    await _record(scope, a, kind, action=action, from_state=a.state, actor=SYSTEM, body=body)
+    await scope.chain(facts, actor=SYSTEM, source=Source.SYSTEM)
+
+
 async def _remind(scope: Scope, a: rules.Assignment) -> rules.Assignment:
     reminder = rules.remind(scope.settings.supervision_reminders, a, scope.writes.now)
     if reminder is None:
@@ -802,19 +818,13 @@ async def _remind(scope: Scope, a: rules.Assignment) -> rules.Assignment:
         "to": [s["person_id"] for s in sent],
     }
     await _save(scope.conn, after)
-    await _record(
+    await _system_step(
         scope,
         after,
         SupervisionEventKind.REMINDED,
-        action="remind",
-        from_state=after.state,
-        actor="dutywatch",
-        body=body,
-    )
-    await scope.chain(
+        "remind",
+        body,
         [Fact(kind=EntryKind.SUPERVISION_REMINDED, body=body), *paged],
-        actor="dutywatch",
-        source=Source.SYSTEM,
     )
     log.info(
         "supervision_reminded",
@@ -842,19 +852,13 @@ async def _ask_recheck(scope: Scope, a: rules.Assignment) -> None:
         due=pending["due_at"],
     )
     body = {**_base(a), "recheck_id": pending["id"], "to": [a.supervisor]}
-    await _record(
+    await _system_step(
         scope,
         a,
         SupervisionEventKind.RECHECK_REQUESTED,
-        action="recheck_requested",
-        from_state=a.state,
-        actor="dutywatch",
-        body=body,
-    )
-    await scope.chain(
+        "recheck_requested",
+        body,
         [Fact(kind=EntryKind.RECHECK_REQUESTED, body=body), *_paged_fact(scope, sent, 0)],
-        actor="dutywatch",
-        source=Source.SYSTEM,
     )
 
 
@@ -883,7 +887,7 @@ async def fire(
             await _rearm(conn, settings, a, writes.now)
         else:
             await _ask_recheck(scope, a)
-        scope.announce("dutywatch")
+        scope.announce(SYSTEM)
 
 
 # --- reading --------------------------------------------------------------------------------
