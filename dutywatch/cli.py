@@ -22,6 +22,7 @@ from dutywatch import (
     cli_inbound,
     cli_review,
     cli_rosters,
+    cli_supervision,
     cli_tokens,
     errors,
     logs,
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--spread", type=float, default=20.0, help="with --timers: over how many seconds"
     )
     cli_rosters.add_parsers(sub, DEFAULT_DATABASE_URL)
+    cli_supervision.add_parsers(sub, DEFAULT_HTTP_URL)
     cli_tokens.add_parsers(sub, DEFAULT_DATABASE_URL)
     cli_review.add_parser(sub, DEFAULT_HTTP_URL)
     return parser
@@ -261,6 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bench": _bench,
         "roster": _roster,
         "oncall": cli_rosters.oncall,
+        "supervise": cli_supervision.run,
         "token": cli_tokens.run,
         "review": cli_review.review,
     }[args.command]
@@ -771,6 +774,7 @@ def _database_url(args: argparse.Namespace) -> str:
 async def _verify(args: argparse.Namespace) -> int:
     import asyncpg
 
+    from dutywatch.supervision.service import verify_matters
     from dutywatch.timeline.store import verify_everything
 
     if args.export:
@@ -779,27 +783,34 @@ async def _verify(args: argparse.Namespace) -> int:
     conn = await asyncpg.connect(_database_url(args))
     try:
         result = await verify_everything(conn)
+        matters, matter_problems = await verify_matters(conn)
     finally:
         await conn.close()
     for problem in result.problems:
         print(f"ALTERED: {problem}")
+    for matter in matter_problems:
+        print(
+            f"ALTERED: matter (instruction) {matter.incident_id} entry {matter.seq}: "
+            f"{matter.problem}"
+        )
     if not result.personal_checked:
         print("note: this role may not read personal_data; its digests were not checked")
     latest = result.anchors.latest
     if latest is not None:
         # Kept elsewhere (a printout, another system), it proves the anchors later.
         print(f"latest anchor: {latest.day} {latest.hash.hex()}")
-    if result.problems:
+    if result.problems or matter_problems:
         print(
-            f"{len(result.problems)} problem(s) in {result.incidents} incident timeline(s) "
-            f"and {result.anchors.anchors} daily anchor(s); see docs/OPERATIONS.md "
+            f"{len(result.problems) + len(matter_problems)} problem(s) in {result.incidents} "
+            f"incident timeline(s), {matters} standalone matter(s) and "
+            f"{result.anchors.anchors} daily anchor(s); see docs/OPERATIONS.md "
             "'When verify fails'",
             file=sys.stderr,
         )
         return 1
     print(
-        f"ok: {result.incidents} incident timeline(s) verified, every chain intact; "
-        f"{result.anchors.anchors} daily anchor(s) hold"
+        f"ok: {result.incidents} incident timeline(s) verified, {matters} standalone matter "
+        f"chain(s) verified, every chain intact; {result.anchors.anchors} daily anchor(s) hold"
     )
     return 0
 

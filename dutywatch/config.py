@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from dutywatch.contracts import Grade
 from dutywatch.deadlines.rules import DEFAULT_FOLLOW_UP, FollowUpRule
 from dutywatch.errors import ConfigurationError
+from dutywatch.supervision.rules import DEFAULT_REMINDERS, ReminderRule
 from dutywatch.timeline.personal import DEFAULT_RETENTION, RetentionRule
 
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -65,6 +66,9 @@ class Settings:
     #: goes out; None turns follow-up reminders off. Project defaults: daily 08:00 Shanghai,
     #: reminder 30 minutes before, final report within 24 hours of resolution.
     follow_up: FollowUpRule | None = DEFAULT_FOLLOW_UP
+    #: Supervision reminders (督办催办): one ``before`` the due date, then every ``every``
+    #: after it; the unit's leader on duty is told too once overdue or after ``leader_after``.
+    supervision_reminders: ReminderRule = DEFAULT_REMINDERS
     #: What is due is decided by PostgreSQL's clock, so replicas with skewed clocks agree and
     #: none fires early. Tests that move a ManualClock turn this off.
     timers_follow_database_clock: bool = True
@@ -248,6 +252,21 @@ def _parse_retention(value: str) -> RetentionRule | None:
     return RetentionRule(days)
 
 
+def _parse_supervision_reminders(name: str, value: str) -> ReminderRule:
+    """``before=SECONDS,every=SECONDS,leader_after=N`` (any of them; the rest default)."""
+    fields: dict[str, object] = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        key, _, text = part.partition("=")
+        if key not in ("before", "every", "leader_after"):
+            raise ConfigurationError(
+                f"{name} takes before=SECONDS,every=SECONDS,leader_after=N "
+                f"(e.g. before=86400,every=86400,leader_after=2), got {value!r}"
+            )
+        number = 0 if text.strip() == "0" and key != "every" else _parse_positive_int(name, text)
+        fields[key] = number if key == "leader_after" else timedelta(seconds=number)
+    return replace(DEFAULT_REMINDERS, **fields)  # type: ignore[arg-type]
+
+
 def _text(_: str, value: str) -> str:
     return value
 
@@ -315,6 +334,7 @@ _OPTIONAL: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "DUTYWATCH_ZERO_REPORT_AT": ("zero_report_due_by", _parse_time_of_day),
     "DUTYWATCH_ZERO_REPORT_TZ": ("zero_report_tz", _text),
     "DUTYWATCH_FOLLOW_UP": ("follow_up", lambda _, v: _parse_follow_up(v)),
+    "DUTYWATCH_SUPERVISION_REMINDERS": ("supervision_reminders", _parse_supervision_reminders),
     "DUTYWATCH_STREAM_REPLICAS": ("stream_replicas", _parse_positive_int),
     "DUTYWATCH_ANCHOR_GRACE": ("anchor_grace", _seconds),
     "DUTYWATCH_RETENTION_DAYS": ("retention", lambda _, v: _parse_retention(v)),

@@ -219,6 +219,7 @@ class PageReason(enum.StrEnum):
     ESCALATION = "escalation"
     NEW_REPORT = "new_report"
     REMINDER = "reminder"  # 催办: a follow-up or final report falls due soon
+    SUPERVISION = "supervision"  # 督办: an assignment falls due, is overdue, or is re-checked
 
 
 class NotificationV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.notification.v1"):
@@ -244,6 +245,7 @@ class AlarmKind(enum.StrEnum):
     HANDOVER_OVERDUE = "handover_overdue"  # nobody took the handover over in time
     ROSTER_GAP = "roster_gap"  # a role slot has nobody on duty in the coming days
     ZERO_REPORT_MISSING = "zero_report_missing"  # a subordinate room's 零报告 is missing
+    SUPERVISION = "supervision"  # 督办 of a standalone matter: a reminder or a re-check
 
 
 class AlarmV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.alarm.v1"):
@@ -354,6 +356,56 @@ class RosterEventV1(_Value, frozen=True, tag_field="schema", tag="dutywatch.rost
     affects_to: AwareTime | None = None
 
 
+class SupervisionEventKind(enum.StrEnum):
+    """What happened to an assignment (督办); see dutywatch/supervision/rules.py."""
+
+    ASSIGNED = "assigned"  # an instruction's assignment was given to the unit
+    ACCEPTED = "accepted"
+    STARTED = "started"
+    REPORTED = "reported"  # 反馈
+    VERIFIED = "verified"
+    SENT_BACK = "sent_back"
+    CLOSED = "closed"
+    REMINDED = "reminded"  # 催办
+    RECHECK_REQUESTED = "recheck_requested"  # 回头看: the supervisor was asked
+    RECHECK_HELD = "recheck_held"  # 二次反馈: the result holds
+    REOPENED = "reopened"  # 二次反馈: it did not hold; the assignment is open again
+
+
+class SupervisionState(enum.StrEnum):
+    ASSIGNED = "assigned"
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in_progress"
+    REPORTED = "reported"
+    SENT_BACK = "sent_back"
+    VERIFIED = "verified"
+    CLOSED = "closed"
+
+
+PersonId = Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class SupervisionEventV1(
+    _Value, frozen=True, tag_field="schema", tag="dutywatch.supervision_event.v1"
+):
+    """A step of an assignment, published on ``dutywatch.event.<unit org path>.supervision``."""
+
+    event_id: PositiveInt
+    kind: SupervisionEventKind
+    instruction_id: PositiveInt
+    assignment_id: PositiveInt
+    incident_id: PositiveInt | None
+    org: OrgPath
+    assigned_by: OrgPath
+    responsible: PersonId
+    supervisor: PersonId
+    state: SupervisionState
+    due_at: AwareTime
+    overdue: bool
+    at: AwareTime
+    actor: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
 #: Every contract type, keyed by its ``schema`` tag.
 CONTRACTS: Final[dict[str, type[msgspec.Struct]]] = {
     "dutywatch.report.v1": ReportV1,
@@ -364,6 +416,7 @@ CONTRACTS: Final[dict[str, type[msgspec.Struct]]] = {
     "dutywatch.incident_event.v1": IncidentEventV1,
     "dutywatch.rejection.v1": RejectionV1,
     "dutywatch.roster_event.v1": RosterEventV1,
+    "dutywatch.supervision_event.v1": SupervisionEventV1,
 }
 
 _report_decoder = msgspec.json.Decoder(ReportV1)

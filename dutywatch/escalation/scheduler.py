@@ -22,6 +22,7 @@ from dutywatch.incidents import events
 from dutywatch.incidents import store as incidents
 from dutywatch.incidents.rules import Fact, State
 from dutywatch.sql import Conn
+from dutywatch.supervision import service as supervision
 from dutywatch.timeline import Source
 from dutywatch.timeline.store import append
 from dutywatch.writes import Writes, flush
@@ -58,6 +59,13 @@ async def fire_due_timers(pool: asyncpg.Pool, settings: Settings, clock_now: dat
                 conn, writes, settings, [t for t in timers if t["kind"] == zero.TIMER_KIND]
             )
             await _fire_incident_timers(conn, writes, settings, timers)
+            # After the incident timers: a reminder chains after their entries.
+            await supervision.fire(
+                conn,
+                writes,
+                settings,
+                [t for t in timers if t["kind"] in supervision.TIMER_KINDS],
+            )
             await flush(conn, writes)
             if writes.outbox:
                 await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)

@@ -202,6 +202,17 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "kind.deadline_met": {"zh": "按时报告", "en": "deadline met"},
     "kind.page_delivered": {"zh": "送达", "en": "page delivered"},
     "kind.page_failed": {"zh": "送达失败", "en": "page not delivered"},
+    "kind.assigned": {"zh": "督办交办", "en": "assignment given"},
+    "kind.assignment_accepted": {"zh": "承办单位签收", "en": "assignment accepted"},
+    "kind.assignment_started": {"zh": "开始办理", "en": "assignment started"},
+    "kind.feedback_reported": {"zh": "办理反馈", "en": "feedback reported"},
+    "kind.feedback_verified": {"zh": "反馈核实", "en": "feedback verified"},
+    "kind.feedback_sent_back": {"zh": "反馈退回", "en": "feedback sent back"},
+    "kind.assignment_closed": {"zh": "督办办结", "en": "assignment closed"},
+    "kind.supervision_reminded": {"zh": "督办催办", "en": "supervision reminder"},
+    "kind.recheck_requested": {"zh": "回头看", "en": "re-check requested"},
+    "kind.recheck_answered": {"zh": "二次反馈", "en": "re-check answered"},
+    "kind.assignment_reopened": {"zh": "重新办理", "en": "assignment reopened"},
     # summaries of the kinds known today; any other kind is shown field by field
     "summary.report_received": {
         "zh": "{stage}：{title}，{grade}",

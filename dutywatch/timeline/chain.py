@@ -45,7 +45,8 @@ GENESIS: Final = b""
 
 
 class EntryKind(enum.StrEnum):
-    """Mirrors the PostgreSQL enum ``timeline_kind`` (values added by migrations 0001 to 0009)."""
+    """Mirrors the PostgreSQL enum ``timeline_kind`` (values added by migrations 0001 to 0009
+    and 0013)."""
 
     REPORT_RECEIVED = "report_received"  # a report stage was stored
     INCIDENT_OPENED = "incident_opened"  # the first report of an incident_ref opened it
@@ -76,6 +77,17 @@ class EntryKind(enum.StrEnum):
     PERSONAL_DATA_PURGED = "personal_data_purged"  # Art. 85: the incident's personal data destroyed
     RETENTION_HELD = "retention_held"  # a hold keeps the personal data past the retention rule
     RETENTION_RELEASED = "retention_released"  # the hold was lifted; the rule applies again
+    ASSIGNED = "assigned"  # 督办: an instruction's assignment given to a unit
+    ASSIGNMENT_ACCEPTED = "assignment_accepted"  # the unit took the assignment on
+    ASSIGNMENT_STARTED = "assignment_started"  # the unit is carrying it out
+    FEEDBACK_REPORTED = "feedback_reported"  # 反馈: the unit reported back
+    FEEDBACK_VERIFIED = "feedback_verified"  # the supervisor accepted the feedback
+    FEEDBACK_SENT_BACK = "feedback_sent_back"  # refused: reason and new due date
+    ASSIGNMENT_CLOSED = "assignment_closed"  # done; a re-check may be scheduled
+    SUPERVISION_REMINDED = "supervision_reminded"  # 催办: a reminder to the unit (and leader)
+    RECHECK_REQUESTED = "recheck_requested"  # 回头看: the supervisor was asked to re-check
+    RECHECK_ANSWERED = "recheck_answered"  # 二次反馈: the re-check's answer
+    ASSIGNMENT_REOPENED = "assignment_reopened"  # a failed re-check reopened the assignment
 
 
 class Source(enum.StrEnum):

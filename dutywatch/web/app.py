@@ -99,6 +99,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
         record,
         review,
         rosters,
+        supervision,
     )
 
     delivery.setup(app)
@@ -110,6 +111,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     record.setup(app)
     review.setup(app)
     rosters.setup(app)
+    supervision.setup(app)
     return app
 
 

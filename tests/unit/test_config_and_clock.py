@@ -456,3 +456,24 @@ def test_bad_follow_up_rule_is_a_configuration_error(value: str) -> None:
 def test_follow_up_can_be_turned_off() -> None:
     settings = from_env({"DUTYWATCH_FOLLOW_UP": "off"}, database_url=DB, nats_url=NATS)
     assert settings.follow_up is None
+
+
+def test_supervision_reminders_from_the_environment() -> None:
+    from dutywatch.supervision.rules import DEFAULT_REMINDERS, ReminderRule
+
+    assert from_env({}, database_url=DB, nats_url=NATS).supervision_reminders == DEFAULT_REMINDERS
+    settings = from_env(
+        {"DUTYWATCH_SUPERVISION_REMINDERS": "before=0,every=3600,leader_after=0"},
+        database_url=DB,
+        nats_url=NATS,
+    )
+    assert settings.supervision_reminders == ReminderRule(
+        before=timedelta(0), every=timedelta(hours=1), leader_after=0
+    )
+    partial = from_env(
+        {"DUTYWATCH_SUPERVISION_REMINDERS": "every=7200"}, database_url=DB, nats_url=NATS
+    )
+    assert partial.supervision_reminders.before == DEFAULT_REMINDERS.before
+    for bad in ("every=0", "often=5", "before=-1"):
+        with pytest.raises(ConfigurationError, match="DUTYWATCH_SUPERVISION_REMINDERS"):
+            from_env({"DUTYWATCH_SUPERVISION_REMINDERS": bad}, database_url=DB, nats_url=NATS)

@@ -44,6 +44,7 @@ from dutywatch.contracts import (
     RejectionV1,
     ReportV1,
     RosterEventV1,
+    SupervisionEventV1,
 )
 from dutywatch.incidents.rules import Incident, State
 from dutywatch.timeline import EntryKind, Source
@@ -63,6 +64,7 @@ TYPES: dict[str, type[msgspec.Struct]] = {
     "incident-event": IncidentEventV1,
     "rejection": RejectionV1,
     "roster-event": RosterEventV1,
+    "supervision-event": SupervisionEventV1,
 }
 NAMES = sorted(TYPES)
 
@@ -415,6 +417,7 @@ PROBE_BASES = {
     "incident-event": "incident-event/opened.json",
     "rejection": "rejection/schema-violation-lat.json",
     "roster-event": "roster-event/override-created.json",
+    "supervision-event": "supervision-event/reminded-overdue.json",
 }
 _MISSING = object()
 
@@ -685,6 +688,7 @@ def test_asyncapi_operations_are_from_the_service_point_of_view() -> None:
         "dutywatch.notify.{personId}": {"send", "receive"},
         "dutywatch.event.{orgPath}.{kind}": {"send"},
         "dutywatch.event.{orgPath}.roster": {"send"},
+        "dutywatch.event.{orgPath}.supervision": {"send"},
         "dutywatch.rejected": {"send"},
     }
 
@@ -825,6 +829,10 @@ def test_openapi_documents_every_route_the_app_serves() -> None:
     app = create_app(settings, ManualClock(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)))
     served = _served(app)
     documented = set(_operations())
+    for route in app.router.routes():
+        pattern = (route.resource.get_info() if route.resource else {}).get("pattern")
+        # An unbounded number overflows PostgreSQL's bigint: a 500 instead of a 404.
+        assert pattern is None or r"\d+" not in pattern.pattern, pattern.pattern
     assert served - documented == set(), "served but not in contracts/openapi.yaml"
     assert documented - served == set(), "documented but not served"
     assert _check_refs("openapi.yaml") == {"report.v1.schema.json"}
