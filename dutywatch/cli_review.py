@@ -107,7 +107,30 @@ def table(figures: dict[str, Any]) -> str:
     lines += ["", f"Pages that failed to deliver: {failed['total']}"]
     if failed["by_channel"]:
         lines += aligned([["channel", "pages"], *failed["by_channel"].items()])
+    supervised = figures.get("supervision")
+    if supervised is not None:
+        rate = supervised["completion_rate"]
+        lines += ["", "Supervision (督办): assignments first due in the period"]
+        lines += aligned(
+            [
+                ["due", "on time", "落实率", "closed", "avg days to close", "re-checks failed"],
+                [
+                    supervised["due"],
+                    supervised["on_time"],
+                    f"{rate:.0%}" if rate is not None else "-",
+                    supervised["closed"],
+                    _days(supervised["average_days_to_close"]),
+                    f"{supervised['rechecks_failed']} of {supervised['rechecks_answered']}",
+                ],
+            ]
+        )
+        if supervised["overdue_by_unit"]:
+            lines += aligned([["unit", "overdue"], *supervised["overdue_by_unit"].items()])
     return "\n".join(lines) + "\n"
+
+
+def _days(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else "-"
 
 
 async def review(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ definitions below are the ones docs/DOMAIN.md "Review figures" explains.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,6 +36,7 @@ from typing import Any, TypeVar
 
 from dutywatch.contracts import Category, Grade
 from dutywatch.delivery.receipts import Delivery, status
+from dutywatch.supervision import rules as supervision_rules
 
 T = TypeVar("T")
 
@@ -208,6 +210,9 @@ class Figures:
     #: level → incidents with an alert at that level
     levels: Mapping[int, int]
     failed_pages: Mapping[str, int] = field(default_factory=dict)
+    #: 督办: the supervision figures of the same subtree and period (assignments first due in
+    #: it), joined in by the caller; None when not asked for.
+    supervision: supervision_rules.Figures | None = None
 
     @property
     def count(self) -> int:
@@ -252,6 +257,9 @@ class Figures:
                 "total": sum(self.failed_pages.values()),
                 "by_channel": dict(sorted(self.failed_pages.items())),
             },
+            "supervision": (
+                dataclasses.asdict(self.supervision) if self.supervision is not None else None
+            ),
         }
 
 

@@ -53,6 +53,16 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "levels": "升级到达的层级",
         "level": "层级（0为接报单位，1为上一级……）",
         "failed": "未送达的通知（按渠道）",
+        "supervision": "督办落实情况（本期应办结的交办事项）",
+        "sup_measure": "项目",
+        "sup_value": "数值",
+        "sup_due": "本期应办结",
+        "sup_on_time": "按时落实",
+        "sup_rate": "落实率",
+        "sup_closed": "已办结",
+        "sup_days": "平均办结天数",
+        "sup_rechecks": "回头看（已答复／未通过）",
+        "sup_overdue": "超期未办（按承办单位）",
         "channel": "渠道",
         "none": "无",
         "list": "事件清单",
@@ -89,6 +99,16 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "levels": "Escalations: levels reached",
         "level": "Level (0 the receiving office, 1 its parent, ...)",
         "failed": "Pages that failed to deliver, by channel",
+        "supervision": "Supervision (督办): assignments first due in the period",
+        "sup_measure": "measure",
+        "sup_value": "value",
+        "sup_due": "due in the period",
+        "sup_on_time": "done on time",
+        "sup_rate": "completion rate on time (落实率)",
+        "sup_closed": "closed",
+        "sup_days": "average days to close",
+        "sup_rechecks": "re-checks answered / failed",
+        "sup_overdue": "overdue now, by unit",
         "channel": "Channel",
         "none": "none",
         "list": "Incidents",
@@ -168,6 +188,30 @@ def per_day_bars(computed: Figures, zone: ZoneInfo, fmt: str = "svg") -> bytes:
 # ------------------------------------------------------------------------------- tables
 
 
+def supervision_tables(
+    computed: Figures, t: dict[str, str]
+) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The 督办 figures as a table, and overdue assignments by unit (none if not joined)."""
+    s = computed.supervision
+    if s is None:
+        return []
+    rate = f"{s.completion_rate:.0%}" if s.completion_rate is not None else "—"
+    days = f"{s.average_days_to_close:.1f}" if s.average_days_to_close is not None else "—"
+    rows = [
+        [t["sup_due"], str(s.due)],
+        [t["sup_on_time"], str(s.on_time)],
+        [t["sup_rate"], rate],
+        [t["sup_closed"], str(s.closed)],
+        [t["sup_days"], days],
+        [t["sup_rechecks"], f"{s.rechecks_answered} / {s.rechecks_failed}"],
+    ]
+    overdue = [[unit, str(n)] for unit, n in sorted(s.overdue_by_unit.items())]
+    return [
+        (t["supervision"], [t["sup_measure"], t["sup_value"]], rows),
+        (t["sup_overdue"], [t["org"], t["count"]], overdue or [[t["none"], "0"]]),
+    ]
+
+
 def tables(computed: Figures, t: dict[str, str]) -> list[tuple[str, list[str], list[list[str]]]]:
     """(heading, header row, rows) of every table of the report, in order."""
     data = computed.as_json()
@@ -216,6 +260,7 @@ def tables(computed: Figures, t: dict[str, str]) -> list[tuple[str, list[str], l
             [[str(x["level"]), str(x["incidents"])] for x in data["escalation_levels"]],
         ),
         (t["failed"], [t["channel"], t["count"]], failed or [[t["none"], "0"]]),
+        *supervision_tables(computed, t),
         (
             t["list"],
             [t["id"], t["event"], t["org"], t["grade"], t["opened"], t["late"], t["missing"]],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from aiohttp import web
 from dutywatch import auth, errors
 from dutywatch.review import figures, printable, store
 from dutywatch.review.figures import Figures
+from dutywatch.supervision import service as supervision
 from dutywatch.web.app import principal, runtime
 from dutywatch.web.rosters import time_param
 
@@ -96,10 +98,12 @@ async def _figures(request: web.Request) -> tuple[Figures, ZoneInfo]:
             )
         drills = _choice(request, "include_drills", ("false", "true")) == "true"
         rows = await store.load(conn, org=org, start=start, end=end, include_drills=drills)
+        now = rt.clock.now()
+        supervised = await supervision.figures_for(conn, org, start, end, now)
     computed = figures.compute(
-        rows, org=org, start=start, end=end, as_of=rt.clock.now(), include_drills=drills
+        rows, org=org, start=start, end=end, as_of=now, include_drills=drills
     )
-    return computed, zone
+    return dataclasses.replace(computed, supervision=supervised), zone
 
 
 async def get_review(request: web.Request) -> web.Response:

@@ -242,6 +242,21 @@ async def test_an_instruction_is_carried_out_chased_checked_and_looked_back_at(
     assert figures["closed"] == 1
     assert figures["average_days_to_close"] == pytest.approx(expected_days)
     assert (figures["rechecks_answered"], figures["rechecks_failed"]) == (1, 1)
+    # The review of the same subtree and period carries the same 督办 figures, in its JSON
+    # and in its printable report.
+    query = (f"org=harbin.daoli&from={period[0].isoformat()}&to={period[1].isoformat()}").replace(
+        "+", "%2B"
+    )
+    review = await get(service, f"/api/v1/review?{query}", leader)
+    assert review["supervision"] == {
+        k: v for k, v in figures.items() if k not in ("org", "from", "to")
+    }
+    report = await service.client.get(
+        f"/api/v1/review/report?{query}&format=html&lang=zh", headers=service.auth(leader)
+    )
+    text = await report.text()
+    assert "督办落实情况" in text
+    assert "50%" in text
 
     # Every step is on the incident's timeline, and the chain verifies.
     entries = await timeline(service, incident_id)
