@@ -189,7 +189,9 @@ def response_times(
     stopped = [c.stopped_at for c in upward if c.stopped_at is not None]
     return ResponseTimes(
         to_ack=first_ack - opened if first_ack else None,
-        to_report_up=min(stopped) - opened if stopped else None,
+        # As the review figures count it (docs/DOMAIN.md "Review figures"): from the time the
+        # office learned of it, which the statutory clocks count from too.
+        to_report_up=min(stopped) - (incident.learned_at or opened) if stopped else None,
         report_up_owed=bool(upward),
         to_resolve=incident.resolved_at - opened if incident.resolved_at else None,
     )

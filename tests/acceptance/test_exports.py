@@ -167,10 +167,12 @@ async def test_json_export_is_complete_and_verifies_offline_and_against_the_reco
     [with_personal, *_] = [e for e in document["timeline"] if e["personal_digest"]]
     assert with_personal["personal"]["state"] == "present"
     assert with_personal["personal"]["data"]["reporter"]["name"] == "周明"
-    # Response times: ack 12 min, the phone report up to the district made at the ack, resolved.
+    # Response times: ack 12 min after opening; the phone report up to the district made at
+    # the ack, counted (like the review figures) from when the office learned of it: the
+    # report's reported_at, 2 minutes before it reached dutywatch; resolved.
     assert document["response_times"] == {
         "to_first_ack_s": 720.0,
-        "to_report_up_s": 720.0,
+        "to_report_up_s": 840.0,
         "report_up_owed": True,
         "to_resolve_s": 3660.0,
     }
