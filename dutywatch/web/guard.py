@@ -5,8 +5,8 @@
 - JSON bodies must be UTF-8 and nested at most :data:`MAX_JSON_DEPTH` levels (a deeply nested
   body would otherwise exhaust the decoder's recursion).
 - Per-token rate limits (a token bucket per token, per replica) answer 429 with Retry-After;
-  a client address that keeps failing authentication is slowed the same way before its
-  tokens are even looked up.
+  a client address that keeps failing authentication gets 429 instead of 401 for its further
+  failures (valid tokens from the same address are not held back).
 - Every response carries the security headers (no sniffing, no framing, no referrer, a
   Content-Security-Policy with no script; pages that need more set their own).
 """
@@ -73,13 +73,6 @@ class RateLimiter:
         self._remember(key, (level, now))
         return (1.0 - level) / self.rate
 
-    def check(self, key: Hashable) -> float | None:
-        """Like :meth:`take` but spends nothing: would one request be allowed now?"""
-        now = self._clock()
-        level, then = self._buckets.get(key, (float(self.burst), now))
-        level = min(float(self.burst), level + (now - then) * self.rate)
-        return None if level >= 1.0 else (1.0 - level) / self.rate
-
     def _remember(self, key: Hashable, value: tuple[float, float]) -> None:
         self._buckets[key] = value
         while len(self._buckets) > self._max:
@@ -109,13 +102,6 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
             "`Authorization: Bearer <token>` instead",
             field="query",
         )
-    failures = request.app[AUTH_FAILURES]
-    wait = failures.check(client_address(request))
-    if wait is not None:
-        raise errors.RateLimited(
-            "too many failed authentications from this address; wait and check the token",
-            retry_after=retry_after(wait),
-        )
     if request.body_exists and request.path not in RECORDS_REFUSALS:
         raw = await request.read()  # aiohttp keeps it for the handler
         try:
@@ -131,8 +117,15 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except errors.Unauthenticated:
-        failures.take(client_address(request))
-        raise
+        # Only failures are counted and slowed: a valid token is never held back by others
+        # failing from the same address (behind a proxy, every client shares one).
+        wait = request.app[AUTH_FAILURES].take(client_address(request))
+        if wait is None:
+            raise
+        raise errors.RateLimited(
+            "too many failed authentications from this address; wait and check the token",
+            retry_after=retry_after(wait),
+        ) from None
 
 
 def add_security_headers(response: web.StreamResponse) -> None:
