@@ -95,6 +95,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
         handover,
         inbound,
         integrity,
+        live,
         policies,
         record,
         review,
@@ -106,6 +107,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     exports.setup(app)
     handover.setup(app)
     integrity.setup(app)
+    live.setup(app)
     inbound.setup(app)
     policies.setup(app)
     record.setup(app)
