@@ -237,17 +237,27 @@ async def upgrade(
 
 
 async def acknowledged(
-    conn: Conn, writes: Writes, incident: Incident, alerts: Sequence[Alert]
+    conn: Conn,
+    writes: Writes,
+    incident: Incident,
+    alerts: Sequence[Alert],
+    *,
+    room: str | None = None,
 ) -> list[Fact]:
-    """Rooms confirmed receipt: their phone clocks stop (late if after the due time)."""
+    """Rooms confirmed receipt: their phone clocks stop (late if after the due time).
+
+    The rooms are those of the ``alerts`` stopped and the acknowledging duty ``room`` itself:
+    a district officer who acknowledges a township's alert (paged in the district because the
+    township had nobody on duty) has been told, so the phone report owed to the district is
+    made even though no alert of the district's own was open.
+    """
     clocks = await clocks_of(conn, incident.id)
     current = clocks.clocks
     facts: list[Fact] = []
-    for alert in alerts:
+    rooms = list(dict.fromkeys([*(a.org_path for a in alerts), *([room] if room else [])]))
+    for target in rooms:
         before = current
-        current, late = stop_clock(
-            current, target=alert.org_path, kind=ReportKind.PHONE, at=writes.now
-        )
+        current, late = stop_clock(current, target=target, kind=ReportKind.PHONE, at=writes.now)
         if late is not None:
             facts.append(_late(late))
         elif current != before:

@@ -160,7 +160,7 @@ async def _acknowledge(
         body["note"] = note
     facts = [rules.Fact(kind=EntryKind.ACKNOWLEDGED, body=body)]
     # The rooms confirmed receipt: the phone-speed reports to them are made.
-    facts += await deadlines.acknowledged(conn, writes, incident, stopped)
+    facts += await deadlines.acknowledged(conn, writes, incident, stopped, room=duty_room)
     return Transition(incident=incident, changed=True, facts=tuple(facts))
 
 

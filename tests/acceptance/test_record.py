@@ -8,6 +8,7 @@ import hashlib
 import json
 import sys
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +335,31 @@ async def test_the_command_line_describes_attachments_and_records_its_source(
         "sha256": hashlib.sha256(photo.read_bytes()).hexdigest(),
         "location": None,
     }
+
+
+async def test_a_district_officer_acknowledging_a_township_page_makes_the_phone_report(
+    service: Service, pages: Inbox
+) -> None:
+    """Grade IV in a township with nobody on duty: the page lands in the district, whose
+    officer acknowledges it. The district has been told, so the phone report owed to it is
+    made (no district alert of its own was open), and no phone 迟报 follows later."""
+    await service.publish(make_report(grade="IV"))
+    [page] = await pages.wait_for(1)
+    assert (page["person_id"], page["org"]) == ("li-na", "harbin.daoli")
+    incident_id = page["incident_id"]
+    acked = await service.client.post(
+        f"/api/v1/incidents/{incident_id}/ack", headers=service.auth(service.tokens.officer_daoli)
+    )
+    assert acked.status == 200
+    [clock] = await service.sql(
+        "SELECT stopped_at FROM report_clocks"
+        " WHERE incident_id = $1 AND kind = 'phone' AND target_org = 'harbin.daoli'",
+        incident_id,
+    )
+    assert clock["stopped_at"] == service.clock.now()
+    [met] = of_kind(await timeline(service, incident_id), "deadline_met")
+    assert met["target"] == "harbin.daoli"
+    await service.clock.advance(timedelta(hours=3))
+    await asyncio.sleep(0.3)
+    late = of_kind(await timeline(service, incident_id), "report_late")
+    assert [b for b in late if b["kind"] == "phone"] == [], "only the written report is owed"
