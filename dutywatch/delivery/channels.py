@@ -31,7 +31,7 @@ from dutywatch.delivery.signing import (
     signature_header,
     url_problem,
 )
-from dutywatch.orgs.store import ContactKind
+from dutywatch.orgs.kinds import ContactKind
 
 #: Seconds one HTTP or SMTP try may take.
 SEND_TIMEOUT = 10.0

@@ -12,12 +12,13 @@ so ``(page, channel, attempt)`` names one try and is the receipt's identity.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from dutywatch.orgs.store import ContactKind
+from dutywatch.orgs.kinds import ContactKind
 
 #: Namespace of receipt ids the channel worker makes (uuid5 of page, channel and attempt).
 RECEIPT_NAMESPACE = uuid.UUID("5b0c2f57-5d0e-4c41-9a4e-0c1d2b6f7a10")
@@ -158,3 +159,17 @@ def backoff(failed_tries: int, base: timedelta) -> timedelta:
 def receipt_id(page_id: int, channel: ContactKind, attempt: int) -> uuid.UUID:
     """The receipt of one try: the same try redelivered gets the same id, recorded once."""
     return uuid.uuid5(RECEIPT_NAMESPACE, f"{page_id}/{channel}/{attempt}")
+
+
+class Delivery(enum.StrEnum):
+    PENDING = "pending"  # no receipt yet
+    DELIVERED = "delivered"  # some attempt succeeded
+    FAILED = "failed"  # every attempt so far failed
+
+
+def status(oks: Iterable[bool]) -> Delivery:
+    """A page's delivery status from its receipts' outcomes, in any order."""
+    seen = list(oks)
+    if not seen:
+        return Delivery.PENDING
+    return Delivery.DELIVERED if any(seen) else Delivery.FAILED

@@ -8,8 +8,7 @@ page: delivered, or failed and why. Receipts are recorded idempotently by ``rece
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -23,7 +22,7 @@ from dutywatch import errors, metrics
 from dutywatch.db import with_retries
 from dutywatch.incidents import store as incidents
 from dutywatch.incidents.rules import Fact
-from dutywatch.orgs.store import ContactKind
+from dutywatch.orgs.kinds import ContactKind
 from dutywatch.sql import Queries
 from dutywatch.timeline import EntryKind, Source
 from dutywatch.timeline.store import append
@@ -44,20 +43,6 @@ class Receipt(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     attempt: Annotated[int, Meta(ge=1, le=1000)] = 1
     #: Why it failed (or the gateway's message id when it succeeded); never an address.
     detail: Annotated[str, Meta(max_length=500)] | None = None
-
-
-class Delivery(enum.StrEnum):
-    PENDING = "pending"  # no receipt yet
-    DELIVERED = "delivered"  # some attempt succeeded
-    FAILED = "failed"  # every attempt so far failed
-
-
-def status(oks: Iterable[bool]) -> Delivery:
-    """A page's delivery status from its receipts' outcomes, in any order."""
-    seen = list(oks)
-    if not seen:
-        return Delivery.PENDING
-    return Delivery.DELIVERED if any(seen) else Delivery.FAILED
 
 
 def fact(receipt: Receipt, *, person_id: str) -> Fact:

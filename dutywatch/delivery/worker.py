@@ -38,7 +38,7 @@ from dutywatch.delivery.plan import (
     receipt_id,
     tries,
 )
-from dutywatch.orgs.store import ContactKind
+from dutywatch.orgs.kinds import ContactKind
 from dutywatch.timeline import Source
 
 log = structlog.get_logger(__name__)

@@ -7,12 +7,12 @@ rotation) is a conflict, never a cascade: rosters and incidents keep their refer
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dutywatch import errors
 from dutywatch.contracts import RosterChange
+from dutywatch.orgs.kinds import ContactKind
 from dutywatch.rosters.audit import AuditEntity, Change, record, translated
 from dutywatch.rosters.rules import parent_of
 from dutywatch.rosters.validation import time_zone_problem
@@ -20,15 +20,7 @@ from dutywatch.sql import Conn, Queries
 
 queries = Queries(__package__)
 
-
-class ContactKind(enum.StrEnum):
-    """Mirrors the PostgreSQL enum ``contact_kind``: how a page reaches a person."""
-
-    CONSOLE = "console"  # the duty console page
-    NATS = "nats"  # a subject the person's app reads
-    WEBHOOK = "webhook"
-    EMAIL = "email"
-    SMS = "sms"  # a phone number for the SMS gateway
+__all__ = ["ContactKind"]  # kept importable from here; defined in orgs.kinds (pure)
 
 
 async def known_orgs(conn: Conn, paths: Iterable[str]) -> set[str]:

@@ -20,7 +20,7 @@ definitions below are the ones docs/DOMAIN.md "Review figures" explains.
 * **Escalation levels**: an alert's level is how many levels its room is above the receiving
   office (0 the office itself, 1 its parent, ...); rooms outside that chain (a forward to a
   peer) are not an escalation. Per level: the incidents with an alert there.
-* **Failed pages**: pages whose receipts are all failures (``delivery.receipts.status``),
+* **Failed pages**: pages whose receipts are all failures (``delivery.plan.status``),
   counted under the channel of their last attempt.
 """
 
@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from dutywatch.contracts import Category, Grade
-from dutywatch.delivery.receipts import Delivery, status
+from dutywatch.delivery.plan import Delivery, status
 from dutywatch.supervision import rules as supervision_rules
 
 T = TypeVar("T")

@@ -24,7 +24,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from dutywatch import errors
 from dutywatch.delivery import receipts
 from dutywatch.delivery.plan import receipt_id
-from dutywatch.orgs.store import ContactKind
+from dutywatch.orgs.kinds import ContactKind
 from dutywatch.web.app import principal, request_source, runtime
 
 log = structlog.get_logger(__name__)

@@ -28,7 +28,7 @@ from dutywatch.delivery.signing import (
     verify,
 )
 from dutywatch.errors import ConfigurationError
-from dutywatch.orgs.store import ContactKind
+from dutywatch.orgs.kinds import ContactKind
 
 KINDS = list(ContactKind)
 methods_strategy = st.lists(

@@ -10,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dutywatch import errors
-from dutywatch.delivery.receipts import Delivery, Receipt, fact, status
+from dutywatch.delivery.plan import Delivery, status
+from dutywatch.delivery.receipts import Receipt, fact
 from dutywatch.incidents import notes
-from dutywatch.orgs.store import ContactKind
+from dutywatch.orgs.kinds import ContactKind
 from dutywatch.timeline import EntryKind
 from tests.unit.test_contracts import _an_incident
 
