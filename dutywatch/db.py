@@ -24,11 +24,14 @@ RETRYABLE = (
 
 #: What PostgreSQL unreachable looks like (refused, reset, shut down by an operator, a
 #: connection closed under us): a worker meeting one is restarted with backoff, not fatal.
+#: asyncpg raises InternalClientError ("cannot switch to state N; another operation is in
+#: progress") on a pooled connection whose server went away in the middle of a query.
 _UNREACHABLE = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InternalClientError,
 )
 
 #: Channels the service LISTENs on to wake a sleeping worker on another replica.

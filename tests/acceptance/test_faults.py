@@ -179,6 +179,20 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str)
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
+async def load_under_way(
+    nc: NatsClient, settings: Settings, share: int
+) -> tuple[list[dict[str, Any]], asyncio.Task[None]]:
+    """Start publishing the load; return (reports, the publishing) once 1/``share`` is stored."""
+    reports = load()
+    publishing = asyncio.create_task(publish(nc, settings, reports))
+
+    async def far_enough() -> bool:
+        return await stored_reports(settings.database_url) >= REPORTS // share
+
+    await until(far_enough, 60, f"1/{share} of the load to be stored")
+    return reports, publishing
+
+
 async def settled(database_url: str) -> bool:
     """Every report stored and every outbox message published."""
     conn = await asyncpg.connect(database_url)
@@ -281,13 +295,7 @@ async def test_a_replica_killed_mid_load_loses_nothing_and_doubles_nothing(
     settings: Settings, demo_loaded: None, nc: NatsClient, replicas: Any
 ) -> None:
     first, second, third = await replicas(settings, 3)
-    reports = load()
-    publishing = asyncio.create_task(publish(nc, settings, reports))
-
-    async def a_third_in() -> bool:
-        return await stored_reports(settings.database_url) >= REPORTS // 3
-
-    await until(a_third_in, 60, "a third of the load to be stored")
+    reports, publishing = await load_under_way(nc, settings, 3)
     second.signal(signal.SIGKILL)
     killed = time.monotonic()
     assert await second.wait_exit(5) == -signal.SIGKILL
@@ -314,13 +322,7 @@ async def test_sigterm_mid_load_exits_cleanly_and_acknowledges_only_what_it_comm
     settings: Settings, demo_loaded: None, nc: NatsClient, replicas: Any
 ) -> None:
     [alone] = await replicas(settings, 1)
-    reports = load()
-    publishing = asyncio.create_task(publish(nc, settings, reports))
-
-    async def a_quarter_in() -> bool:
-        return await stored_reports(settings.database_url) >= REPORTS // 4
-
-    await until(a_quarter_in, 60, "a quarter of the load to be stored")
+    reports, publishing = await load_under_way(nc, settings, 4)
     alone.signal(signal.SIGTERM)
     stopping = time.monotonic()
     assert await alone.wait_exit(GRACEFUL_STOP_BOUND) == 0, alone.tail()
@@ -365,13 +367,7 @@ async def test_postgres_restarted_mid_load_readiness_fails_then_the_service_resu
             await conn.close()
         own = settings.with_(database_url=dsn)
         running = await replicas(own, 2)
-        reports = load()
-        publishing = asyncio.create_task(publish(nc, own, reports))
-
-        async def a_quarter_in() -> bool:
-            return await stored_reports(dsn) >= REPORTS // 4
-
-        await until(a_quarter_in, 60, "a quarter of the load to be stored")
+        reports, publishing = await load_under_way(nc, own, 4)
         await server.stop()
         stopped = time.monotonic()
         noticed = [await r.wait_status(503, 15) for r in running]
