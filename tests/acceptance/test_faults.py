@@ -44,7 +44,7 @@ PER_INCIDENT = 5
 #: is redelivered after it, so settling waits at least this long.
 INTAKE_ACK_WAIT = 30.0
 READY_TIMEOUT = 60.0
-SETTLE_TIMEOUT = 90.0
+SETTLE_TIMEOUT = INTAKE_ACK_WAIT + 60.0
 #: A graceful stop finishes the batch in flight and drains NATS; it must not take longer.
 GRACEFUL_STOP_BOUND = 15.0
 ORGS = ("harbin.daoli.xinyang", "harbin.daoli")
