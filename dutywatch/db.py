@@ -22,6 +22,18 @@ RETRYABLE = (
     asyncpg.exceptions.UniqueViolationError,
 )
 
+#: What PostgreSQL unreachable looks like (refused, reset, shut down by an operator, a
+#: connection closed under us): a worker meeting one is restarted with backoff, not fatal.
+#: asyncpg raises InternalClientError ("cannot switch to state N; another operation is in
+#: progress") on a pooled connection whose server went away in the middle of a query.
+_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InternalClientError,
+)
+
 #: Channels the service LISTENs on to wake a sleeping worker on another replica.
 OUTBOX_CHANNEL = "dutywatch_outbox"
 TIMERS_CHANNEL = "dutywatch_timers"
@@ -33,6 +45,14 @@ async def create_pool(database_url: str, *, size: int) -> asyncpg.Pool:
     if pool is None:  # pragma: no cover - asyncpg returns None only when not awaited
         raise RuntimeError("asyncpg.create_pool returned no pool")
     return pool
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True when ``exc`` says PostgreSQL could not be reached, not that the work was wrong."""
+    if isinstance(exc, _UNREACHABLE):
+        return True
+    # asyncpg's own wording for a pooled connection the server closed under us.
+    return isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc)
 
 
 async def with_retries(operation: Callable[[], Awaitable[T]], *, what: str, attempts: int = 5) -> T:

@@ -1,13 +1,16 @@
 """The running service: its resources and its supervised background workers.
 
-Every long-running coroutine is a named task under one :class:`Supervisor`. If one dies
-the supervisor records why, readiness fails and the process stops instead of limping on.
+Every long-running coroutine is a named task under one :class:`Supervisor`. A worker that
+dies because PostgreSQL is unreachable (down, restarting, a connection closed under it) is
+started again with exponential backoff while ``/readyz`` says why it is not ready; any other
+death is recorded, readiness fails and the process stops instead of limping on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +36,14 @@ from handlers import reports as report_handlers
 log = structlog.get_logger(__name__)
 
 
+#: Backoff between restarts of a worker that met an unreachable database: doubles from the
+#: first to the last, and starts again from the first once a run lasted ``RESTART_RESET``.
+RESTART_BACKOFF = (0.2, 5.0)
+RESTART_RESET = 30.0
+#: How often the LISTEN connection is looked at (a lost one is reconnected by the supervisor).
+LISTENER_CHECK = 0.5
+
+
 class Supervisor:
     def __init__(self) -> None:
         self.stop = asyncio.Event()
@@ -45,19 +56,37 @@ class Supervisor:
 
     def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         async def guarded() -> None:
-            try:
-                await work()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.failed = f"{name}: {exc!r}"
-                log.exception("worker_died", worker=name)
-                self.request_stop()
-            else:
+            backoff = RESTART_BACKOFF[0]
+            while True:
+                started = time.monotonic()
+                try:
+                    await work()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    if not db.unreachable(exc):
+                        self.failed = f"{name}: {exc!r}"
+                        log.exception("worker_died", worker=name)
+                        self.request_stop()
+                        return
+                    if self.stop.is_set():
+                        return  # stopping anyway; the database going away is no failure
+                    if time.monotonic() - started >= RESTART_RESET:
+                        backoff = RESTART_BACKOFF[0]
+                    log.warning(
+                        "worker_restarting", worker=name, error=repr(exc), backoff_s=backoff
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stop.wait(), timeout=backoff)
+                    backoff = min(backoff * 2, RESTART_BACKOFF[1])
+                    if self.stop.is_set():
+                        return
+                    continue
                 if not self.stop.is_set():
                     self.failed = f"{name}: returned unexpectedly"
                     log.error("worker_exited", worker=name)
                     self.request_stop()
+                return
 
         self._tasks[name] = asyncio.create_task(guarded(), name=name)
 
@@ -112,10 +141,8 @@ class Runtime:
     async def start_workers(self) -> None:
         s, sup = self.settings, self.supervisor
         sup.on_stop(self.wake_all)
-        # A dedicated connection for LISTEN: a pooled one would drop it when returned.
-        self._listener = await asyncpg.connect(s.database_url)
-        await self._listener.add_listener(db.OUTBOX_CHANNEL, self._on_notify(self.relay_wake))
-        await self._listener.add_listener(db.TIMERS_CHANNEL, self._on_notify(self.scheduler_wake))
+        self._listener = await self._listen()
+        sup.spawn("listener", self._keep_listening)
         if s.run_intake:
             sup.spawn(
                 "intake",
@@ -166,6 +193,28 @@ class Runtime:
                 lambda: scheduler.run(self.pool, s, self.clock, self.scheduler_wake, sup.stop),
             )
 
+    async def _listen(self) -> asyncpg.Connection:
+        # A dedicated connection for LISTEN: a pooled one would drop it when returned.
+        conn = await asyncpg.connect(self.settings.database_url)
+        await conn.add_listener(db.OUTBOX_CHANNEL, self._on_notify(self.relay_wake))
+        await conn.add_listener(db.TIMERS_CHANNEL, self._on_notify(self.scheduler_wake))
+        return conn
+
+    async def _keep_listening(self) -> None:
+        """Hold the LISTEN connection; when PostgreSQL drops it, fail so the supervisor
+        reconnects with backoff (and wake the workers: NOTIFYs sent meanwhile were missed)."""
+        stop = self.supervisor.stop
+        if self._listener is None or self._listener.is_closed():
+            self._listener = await self._listen()
+            self.wake_workers()
+        while not stop.is_set():
+            if self._listener.is_closed():
+                raise asyncpg.exceptions.ConnectionDoesNotExistError(
+                    "the LISTEN connection was closed"
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=LISTENER_CHECK)
+
     @staticmethod
     def _on_notify(event: asyncio.Event) -> Callable[..., None]:
         def callback(*_: Any) -> None:
@@ -179,7 +228,8 @@ class Runtime:
                 await sub.unsubscribe()
         await self.supervisor.shutdown()
         if self._listener is not None:
-            await self._listener.close()
+            with contextlib.suppress(Exception):  # already closed under us, say
+                await self._listener.close()
         with contextlib.suppress(Exception):
             await self.nc.drain()
         await self.pool.close()

@@ -27,7 +27,7 @@ from dutywatch import bus, errors, metrics
 from dutywatch.clock import Clock
 from dutywatch.config import Settings
 from dutywatch.contracts import EventKind, ReportV1, Stage, decode_report
-from dutywatch.db import OUTBOX_CHANNEL, TIMERS_CHANNEL, with_retries
+from dutywatch.db import OUTBOX_CHANNEL, TIMERS_CHANNEL, unreachable, with_retries
 from dutywatch.deadlines import engine as deadlines
 from dutywatch.deadlines import followup
 from dutywatch.escalation import engine
@@ -50,6 +50,8 @@ SYSTEM_ACTOR = "dutywatch"
 IDLE_FETCH_TIMEOUT = 1.0
 #: Seconds before JetStream redelivers a report whose transaction failed.
 REDELIVERY_DELAY = 5.0
+#: Seconds before JetStream redelivers a batch that met an unreachable database.
+UNREACHABLE_REDELIVERY_DELAY = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -346,7 +348,13 @@ async def _handle(msgs: list[Msg], pool: asyncpg.Pool, settings: Settings, clock
     started = time.perf_counter()
     try:
         outcomes = await ingest_batch(pool, settings, items, clock.now())
-    except Exception:
+    except Exception as exc:
+        if unreachable(exc):
+            # Not the messages' fault: give them back for soon, and let the supervisor start
+            # this worker again with backoff instead of churning through the stream.
+            for msg in msgs:
+                await msg.nak(delay=UNREACHABLE_REDELIVERY_DELAY)
+            raise
         if len(msgs) == 1:
             # Kept, not dropped: JetStream redelivers it after the delay, and the log says why.
             log.exception(
