@@ -15,7 +15,6 @@ import asyncio
 from collections.abc import Callable
 
 import asyncpg
-import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -30,7 +29,6 @@ from dutywatch.timeline import Source
 
 log = structlog.get_logger(__name__)
 
-IDLE_FETCH_TIMEOUT = 1.0
 #: Seconds before a Cancel whose report is not taken in yet is tried again.
 CANCEL_RETRY_DELAY = 0.5
 #: Seconds before a message that failed for another reason (bus, database) is redelivered.
@@ -55,13 +53,8 @@ async def consume(
     sub = await js.pull_subscribe_bind(durable=bus.CAP_CONSUMER, stream=settings.stream("CAP"))
     try:
         while not stop.is_set():
-            try:
-                msgs: list[Msg] = await sub.fetch(BATCH, timeout=IDLE_FETCH_TIMEOUT)
-            except TimeoutError:
-                continue
-            except nats.errors.Error as exc:
-                log.warning("cap_fetch_failed", error=repr(exc))
-                await asyncio.sleep(IDLE_FETCH_TIMEOUT)
+            msgs = await bus.fetch_waiting(sub, BATCH, what="cap")
+            if not msgs:
                 continue
             for msg in msgs:
                 await handle(msg, js, pool, settings, clock)

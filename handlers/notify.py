@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -25,7 +24,6 @@ log = structlog.get_logger(__name__)
 
 #: Pages handled at once by one replica (each may wait on a slow webhook or SMTP server).
 BATCH = 32
-IDLE_FETCH_TIMEOUT = 1.0
 #: Seconds before a page whose handling failed (database or bus trouble) is tried again.
 REDELIVERY_DELAY = 5.0
 
@@ -40,14 +38,7 @@ async def consume(
     channels = Channels(settings, clock)
     try:
         while not stop.is_set():
-            try:
-                msgs: list[Msg] = await sub.fetch(BATCH, timeout=IDLE_FETCH_TIMEOUT)
-            except TimeoutError:
-                continue
-            except nats.errors.Error as exc:
-                log.warning("delivery_fetch_failed", error=repr(exc))
-                await asyncio.sleep(IDLE_FETCH_TIMEOUT)
-                continue
+            msgs = await bus.fetch_waiting(sub, BATCH, what="delivery")
             await asyncio.gather(*(_handle(msg, pool, channels, settings, clock) for msg in msgs))
     finally:
         await channels.close()

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import asyncpg
-import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -46,8 +45,6 @@ log = structlog.get_logger(__name__)
 #: Header an edge sets when it publishes on behalf of an HTTP or CLI caller.
 SOURCE_HEADER = bus.SOURCE_HEADER
 SYSTEM_ACTOR = "dutywatch"
-#: How long one idle pull waits for a first message before looking at ``stop`` again.
-IDLE_FETCH_TIMEOUT = 1.0
 #: Seconds before JetStream redelivers a report whose transaction failed.
 REDELIVERY_DELAY = 5.0
 #: Seconds before JetStream redelivers a batch that met an unreachable database.
@@ -318,16 +315,8 @@ async def _next_batch(sub: JetStreamContext.PullSubscription, settings: Settings
     A plain ``fetch(batch)`` waits for a full batch until its timeout, which costs its
     whole timeout in latency at low load; this way a lone report is handled at once.
     """
-    try:
-        msgs: list[Msg] = await sub.fetch(1, timeout=IDLE_FETCH_TIMEOUT)
-    except TimeoutError:
-        return []
-    except nats.errors.Error as exc:
-        # Disconnected or the server restarting: the client reconnects by itself.
-        log.warning("intake_fetch_failed", error=repr(exc))
-        await asyncio.sleep(IDLE_FETCH_TIMEOUT)
-        return []
-    if settings.intake_batch > 1:
+    msgs = await bus.fetch_waiting(sub, 1, what="intake")
+    if msgs and settings.intake_batch > 1:
         with contextlib.suppress(TimeoutError):
             msgs += await sub.fetch(
                 settings.intake_batch - 1, timeout=settings.intake_fetch_timeout

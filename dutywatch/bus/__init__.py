@@ -10,6 +10,7 @@ import nats
 import nats.errors
 import structlog
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -187,6 +188,27 @@ def delivery_consumer_config(settings: Settings) -> ConsumerConfig:
         max_ack_pending=10_000,
         deliver_policy=DeliverPolicy.NEW,
     )
+
+
+#: How long an idle worker waits on a fetch before looking at its stop flag again.
+IDLE_FETCH_TIMEOUT = 1.0
+
+
+async def fetch_waiting(
+    sub: JetStreamContext.PullSubscription, batch: int, *, what: str
+) -> list[Msg]:
+    """Up to ``batch`` messages of a pull consumer, waiting at most
+    :data:`IDLE_FETCH_TIMEOUT`; none when idle, or (logged as ``{what}_fetch_failed``, after a
+    pause) while disconnected or the server restarts: the client reconnects by itself."""
+    try:
+        msgs: list[Msg] = await sub.fetch(batch, timeout=IDLE_FETCH_TIMEOUT)
+    except TimeoutError:
+        return []
+    except nats.errors.Error as exc:
+        log.warning(f"{what}_fetch_failed", error=repr(exc))
+        await asyncio.sleep(IDLE_FETCH_TIMEOUT)
+        return []
+    return msgs
 
 
 async def streams_present(js: JetStreamContext, settings: Settings) -> list[str]:
