@@ -71,7 +71,8 @@ def _when(request: web.Request, name: str, zone: ZoneInfo) -> datetime:
     return value
 
 
-async def _figures(request: web.Request) -> tuple[Figures, ZoneInfo]:
+async def _figures(request: web.Request, *, supervised: bool = True) -> tuple[Figures, ZoneInfo]:
+    """The figures the query asks for; with ``supervised`` the 督办 figures joined in."""
     who = await principal(request)
     org = request.query.get("org")
     if not org:
@@ -99,11 +100,11 @@ async def _figures(request: web.Request) -> tuple[Figures, ZoneInfo]:
         drills = _choice(request, "include_drills", ("false", "true")) == "true"
         rows = await store.load(conn, org=org, start=start, end=end, include_drills=drills)
         now = rt.clock.now()
-        supervised = await supervision.figures_for(conn, org, start, end, now)
+        joined = await supervision.figures_for(conn, org, start, end, now) if supervised else None
     computed = figures.compute(
         rows, org=org, start=start, end=end, as_of=now, include_drills=drills
     )
-    return dataclasses.replace(computed, supervision=supervised), zone
+    return dataclasses.replace(computed, supervision=joined), zone
 
 
 async def get_review(request: web.Request) -> web.Response:
@@ -126,7 +127,8 @@ def _attachment(computed: Figures, ext: str) -> dict[str, str]:
 
 
 async def get_review_incidents(request: web.Request) -> web.Response:
-    computed, _zone = await _figures(request)
+    # The per-incident list carries no supervision figures: not read.
+    computed, _zone = await _figures(request, supervised=False)
     if _choice(request, "format", ("json", "csv")) == "csv":
         return web.Response(
             text=incidents_csv(computed),
