@@ -810,6 +810,8 @@ def _served(app: Any) -> set[tuple[str, str]]:
         if route.method == "HEAD":
             continue
         info = route.resource.get_info() if route.resource else {}
+        if "prefix" in info:
+            continue  # the console's static files (/console/static/…), not an API
         path = info.get("path") or info.get("formatter", "")
         served.add((re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", path), route.method.lower()))
     return served
@@ -849,6 +851,8 @@ def test_openapi_bearer_auth_on_the_api_and_none_on_probes() -> None:
             assert effective == [{"bearerAuth": []}], path
             assert "401" in operation["responses"], path
             assert "429" in operation["responses"], path
+        elif path == "/console/session" and "requestBody" not in operation:
+            assert effective in ([], [{"bearerAuth": []}, {"consoleCookie": []}]), path
         else:
             assert effective == [], path
 
