@@ -38,7 +38,9 @@ async def give_instruction(service: Service) -> int:
 
 
 async def assignment_state(service: Service, assignment_id: int) -> str:
-    rows = await service.sql("SELECT state FROM supervision_assignments WHERE id = $1", assignment_id)
+    rows = await service.sql(
+        "SELECT state FROM supervision_assignments WHERE id = $1", assignment_id
+    )
     return str(rows[0]["state"])
 
 
