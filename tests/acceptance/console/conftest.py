@@ -2,7 +2,7 @@
 Playwright for Python, against the acceptance ``service`` (real PostgreSQL, real NATS, the
 service listening on a real port).
 
-Chromium comes from the machine, never from a download: ``DUTYWATCH_CHROMIUM`` names the binary,
+Chromium comes from the machine, never from a download: ``DUTYWATCH_TEST_CHROMIUM`` names the binary,
 else ``/usr/bin/chromium``. When it is missing the tests fail and say how to install it
 (``.ci/run`` installs it with apt on a fresh machine).
 """
@@ -39,11 +39,11 @@ CHROMIUM_ARGS = [
 
 
 def chromium_path() -> str:
-    path = os.environ.get("DUTYWATCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    path = os.environ.get("DUTYWATCH_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).exists():
         pytest.fail(
             f"no Chromium at {path}: install Debian's package (apt-get install chromium "
-            "fonts-noto-cjk) or set DUTYWATCH_CHROMIUM to a Chromium binary",
+            "fonts-noto-cjk) or set DUTYWATCH_TEST_CHROMIUM to a Chromium binary",
             pytrace=False,
         )
     return path
