@@ -93,27 +93,15 @@ function person(shift) {
   );
 }
 
-function nowCell(shift) {
-  if (!shift) return h("td", { class: "duty-nobody" }, t("duty.nobody"));
-  return h(
-    "td",
-    {},
-    person(shift),
-    h("br"),
-    h("span", { class: "muted" }, t("duty.until", { time: formatTime(shift.ends_at) })),
-  );
+/** A shift's cell: the person and when the shift ends (now) or starts (next). */
+function shiftCell(shift, { empty, emptyClass, when }) {
+  if (!shift) return h("td", { class: emptyClass }, t(empty));
+  const time = when === "duty.until" ? shift.ends_at : shift.starts_at;
+  return h("td", {}, person(shift), h("br"), h("span", { class: "muted" }, t(when, { time: formatTime(time) })));
 }
 
-function nextCell(shift) {
-  if (!shift) return h("td", { class: "muted" }, t("duty.none_planned"));
-  return h(
-    "td",
-    {},
-    person(shift),
-    h("br"),
-    h("span", { class: "muted" }, t("duty.from", { time: formatTime(shift.starts_at) })),
-  );
-}
+const NOW = { empty: "duty.nobody", emptyClass: "duty-nobody", when: "duty.until" };
+const NEXT = { empty: "duty.none_planned", emptyClass: "muted", when: "duty.from" };
 
 function gapsCell(gaps) {
   if (!gaps.length) return h("td", { class: "muted" }, t("duty.no_gaps"));
@@ -182,8 +170,8 @@ function roomCard(org) {
                 dataset: { role: slot.role, slot: String(slot.slot) },
               },
               h("th", { scope: "row" }, roleName(slot.role, slot.slot, counts[slot.role])),
-              nowCell(slot.now),
-              nextCell(slot.next),
+              shiftCell(slot.now, NOW),
+              shiftCell(slot.next, NEXT),
               gapsCell(slot.gaps),
             ),
           ),
