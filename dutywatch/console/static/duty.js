@@ -94,20 +94,28 @@ function person(shift) {
 }
 
 /** A shift's cell: the person and when the shift ends (now) or starts (next). */
-function shiftCell(shift, { empty, emptyClass, when }) {
-  if (!shift) return h("td", { class: emptyClass }, t(empty));
+function shiftCell(shift, { column, empty, emptyClass, when }) {
+  const label = { label: t(column) };
+  if (!shift) return h("td", { class: emptyClass, dataset: label }, t(empty));
   const time = when === "duty.until" ? shift.ends_at : shift.starts_at;
-  return h("td", {}, person(shift), h("br"), h("span", { class: "muted" }, t(when, { time: formatTime(time) })));
-}
-
-const NOW = { empty: "duty.nobody", emptyClass: "duty-nobody", when: "duty.until" };
-const NEXT = { empty: "duty.none_planned", emptyClass: "muted", when: "duty.from" };
-
-function gapsCell(gaps) {
-  if (!gaps.length) return h("td", { class: "muted" }, t("duty.no_gaps"));
   return h(
     "td",
-    { class: "duty-gaps" },
+    { dataset: label },
+    person(shift),
+    h("br"),
+    h("span", { class: "muted" }, t(when, { time: formatTime(time) })),
+  );
+}
+
+const NOW = { column: "duty.now", empty: "duty.nobody", emptyClass: "duty-nobody", when: "duty.until" };
+const NEXT = { column: "duty.next", empty: "duty.none_planned", emptyClass: "muted", when: "duty.from" };
+
+function gapsCell(gaps) {
+  const label = { label: t("duty.gaps") };
+  if (!gaps.length) return h("td", { class: "muted", dataset: label }, t("duty.no_gaps"));
+  return h(
+    "td",
+    { class: "duty-gaps", dataset: label },
     h(
       "ul",
       {},
@@ -205,10 +213,15 @@ function myShifts(found, at) {
         return h(
           "tr",
           { class: current ? "duty-current" : null, dataset: { role: shift.role, org: shift.org } },
-          h("td", {}, formatTime(shift.starts_at), current ? [" ", h("span", { class: "duty-badge" }, t("duty.current"))] : null),
-          h("td", {}, formatTime(shift.ends_at)),
-          h("td", {}, roleName(shift.role, shift.slot, 1)),
-          h("td", {}, data(shift.org)),
+          h(
+            "td",
+            { dataset: { label: t("duty.starts") } },
+            formatTime(shift.starts_at),
+            current ? [" ", h("span", { class: "duty-badge" }, t("duty.current"))] : null,
+          ),
+          h("td", { dataset: { label: t("duty.ends") } }, formatTime(shift.ends_at)),
+          h("td", { dataset: { label: t("duty.role") } }, roleName(shift.role, shift.slot, 1)),
+          h("td", { dataset: { label: t("duty.org") } }, data(shift.org)),
         );
       }),
     ),

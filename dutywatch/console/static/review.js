@@ -38,6 +38,7 @@ registerMessages({
     "review.with_value": "有值的事件",
     "review.p50": "中位数（P50）",
     "review.p90": "P90",
+    "review.p50_short": "P50",
     "review.max": "最长",
     "review.time_to_acknowledge": "首次确认",
     "review.time_to_report_up": "向上级报告",
@@ -92,6 +93,7 @@ registerMessages({
     "review.with_value": "Incidents with a value",
     "review.p50": "Median (p50)",
     "review.p90": "p90",
+    "review.p50_short": "p50",
     "review.max": "Longest",
     "review.time_to_acknowledge": "First acknowledgement",
     "review.time_to_report_up": "Report up",
@@ -162,10 +164,10 @@ let chartCount = 0;
  * the same numbers for screen readers, so the chart is one labelled image. */
 function barChart(title, bars) {
   const id = `review-chart-${++chartCount}`;
-  const rowHeight = 28;
-  const labelWidth = 170;
-  const width = 560;
-  const barSpace = width - labelWidth - 90;
+  const rowHeight = 26;
+  const labelWidth = 150;
+  const width = 420;
+  const barSpace = width - labelWidth - 84;
   const top = Math.max(1, ...bars.map((bar) => bar.value || 0));
   const height = bars.length * rowHeight + 8;
   return svg(
@@ -309,7 +311,7 @@ function timesBlock(figures) {
   });
   const bars = [];
   for (const measure of MEASURES) {
-    for (const [point, key] of [["p50_s", "review.p50"], ["p90_s", "review.p90"]]) {
+    for (const [point, key] of [["p50_s", "review.p50_short"], ["p90_s", "review.p90"]]) {
       const seconds = figures[measure][point];
       bars.push({
         key: `${measure}.${point}`,
