@@ -99,6 +99,56 @@ BAD_JS = """() => {
   return colour;
 }"""
 
+#: Text in #view whose contrast with what is behind it is below 4.5:1 (WCAG 2 relative
+#: luminance; backgrounds composited from the root down; SVG text by its fill).
+CONTRAST_JS = r"""() => {
+  const parse = (text) => {
+    let m = text.match(/^rgba?\(([^)]+)\)$/);
+    if (m) {
+      const [r, g, b, a = 1] = m[1].split(/[\s,/]+/).filter(Boolean).map(Number);
+      return { r, g, b, a };
+    }
+    m = text.match(/^color\(srgb ([^)]+)\)$/);
+    if (m) {
+      const [r, g, b, a = 1] = m[1].split(/[\s/]+/).filter(Boolean).map(Number);
+      return { r: r * 255, g: g * 255, b: b * 255, a };
+    }
+    return null;
+  };
+  const over = (top, under) => ({
+    r: top.r * top.a + under.r * (1 - top.a),
+    g: top.g * top.a + under.g * (1 - top.a),
+    b: top.b * top.a + under.b * (1 - top.a),
+    a: 1,
+  });
+  const channel = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+  const luminance = (c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
+  const behind = (el) => {
+    const chain = [];
+    for (let e = el; e; e = e.parentElement) chain.unshift(e);
+    let colour = { r: 255, g: 255, b: 255, a: 1 };
+    for (const e of chain) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c.a > 0) colour = over(c, colour);
+    }
+    return colour;
+  };
+  const low = [];
+  const walker = document.createTreeWalker(document.getElementById("view"), NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!node.data.trim() || !el.checkVisibility()) continue;
+    const style = getComputedStyle(el);
+    const ink = parse(el instanceof SVGElement ? style.fill : style.color);
+    if (!ink) { low.push(`unreadable colour of ${node.data.trim()}`); continue; }
+    const back = behind(el);
+    const [a, b] = [luminance(over(ink, back)), luminance(back)];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push(`${node.data.trim().slice(0, 30)}: ${ratio.toFixed(2)}`);
+  }
+  return low;
+}"""
+
 
 async def settle(page: Page) -> None:
     await page.wait_for_selector("#view h1")
@@ -283,6 +333,29 @@ async def test_the_review_page_shows_the_figures_of_get_review(
 
     await show(opened, f"#/review/harbin.daoli/{WEEK[0]}/{WEEK[1]}", "#review-figures")
     await opened.screenshot("review")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_the_duty_and_review_pages_have_enough_contrast(
+    service: Service, console: OpenConsole, scheme: str
+) -> None:
+    """Text at least 4.5:1 against what is behind it, in both colour schemes, gaps included."""
+    created = await service.client.post(
+        "/api/v1/rosters",
+        json={"org": "harbin.daoli.zhaolin", "name": "兆麟街道值班表"},
+        headers=service.auth(service.tokens.leader_daoli),
+    )
+    assert created.status == 201
+    await open_incident(service, grade="I")
+    await open_incident(service, grade="II", category="public_health")
+    opened = await console(service.tokens.officer_daoli, hash_="#/duty")
+    await opened.page.emulate_media(color_scheme=scheme)
+    for hash_, ready in [
+        ("#/duty", ".duty-room-gap"),
+        (f"#/review/harbin.daoli/{WEEK[0]}/{WEEK[1]}", "#review-figures"),
+    ]:
+        await show(opened, hash_, ready)
+        assert await opened.page.evaluate(CONTRAST_JS) == [], (scheme, hash_)
 
 
 # ---------------------------------------------------------------------------- every page
