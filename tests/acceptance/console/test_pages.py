@@ -156,7 +156,11 @@ async def settle(page: Page) -> None:
 
 
 async def show(opened: Console, hash_: str, ready: str = "#view h1") -> None:
-    await opened.page.evaluate("(hash) => { location.hash = hash; }", hash_)
+    # Emptied first, so `ready` can only match the page asked for.
+    await opened.page.evaluate(
+        "(hash) => { document.getElementById('view').replaceChildren(); location.hash = hash; }",
+        hash_,
+    )
     await opened.page.wait_for_selector(ready)
     await settle(opened.page)
 
@@ -348,7 +352,7 @@ async def test_the_duty_and_review_pages_have_enough_contrast(
     assert created.status == 201
     await open_incident(service, grade="I")
     await open_incident(service, grade="II", category="public_health")
-    opened = await console(service.tokens.officer_daoli, hash_="#/duty")
+    opened = await console(service.tokens.officer_daoli, hash_="#/board")
     await opened.page.emulate_media(color_scheme=scheme)
     for hash_, ready in [
         ("#/duty", ".duty-room-gap"),
