@@ -107,8 +107,18 @@ function shiftCell(shift, { column, empty, emptyClass, when }) {
   );
 }
 
-const NOW = { column: "duty.now", empty: "duty.nobody", emptyClass: "duty-nobody", when: "duty.until" };
-const NEXT = { column: "duty.next", empty: "duty.none_planned", emptyClass: "muted", when: "duty.from" };
+const NOW = {
+  column: "duty.now",
+  empty: "duty.nobody",
+  emptyClass: "duty-nobody",
+  when: "duty.until",
+};
+const NEXT = {
+  column: "duty.next",
+  empty: "duty.none_planned",
+  emptyClass: "muted",
+  when: "duty.from",
+};
 
 function gapsCell(gaps) {
   const label = { label: t("duty.gaps") };
@@ -120,7 +130,11 @@ function gapsCell(gaps) {
       "ul",
       {},
       gaps.map((gap) =>
-        h("li", {}, t("duty.gap_span", { from: formatTime(gap.starts_at), to: formatTime(gap.ends_at) })),
+        h(
+          "li",
+          {},
+          t("duty.gap_span", { from: formatTime(gap.starts_at), to: formatTime(gap.ends_at) }),
+        ),
       ),
     ),
   );
@@ -191,7 +205,8 @@ function roomCard(org) {
 
 function myShifts(found, at) {
   if (!found) return h("p", { class: "muted", id: "duty-mine-empty" }, t("duty.mine_nobody"));
-  if (!found.shifts.length) return h("p", { class: "muted", id: "duty-mine-empty" }, t("duty.mine_none"));
+  if (!found.shifts.length)
+    return h("p", { class: "muted", id: "duty-mine-empty" }, t("duty.mine_none"));
   const now = new Date(at).getTime();
   return h(
     "table",
@@ -202,14 +217,17 @@ function myShifts(found, at) {
       h(
         "tr",
         {},
-        ["duty.starts", "duty.ends", "duty.role", "duty.org"].map((key) => h("th", { scope: "col" }, t(key))),
+        ["duty.starts", "duty.ends", "duty.role", "duty.org"].map((key) =>
+          h("th", { scope: "col" }, t(key)),
+        ),
       ),
     ),
     h(
       "tbody",
       {},
       found.shifts.map((shift) => {
-        const current = new Date(shift.starts_at).getTime() <= now && now < new Date(shift.ends_at).getTime();
+        const current =
+          new Date(shift.starts_at).getTime() <= now && now < new Date(shift.ends_at).getTime();
         return h(
           "tr",
           { class: current ? "duty-current" : null, dataset: { role: shift.role, org: shift.org } },
@@ -239,7 +257,11 @@ async function load(body) {
   body.replaceChildren(
     h(
       "p",
-      { id: "duty-summary", class: gaps ? "duty-summary duty-summary-gap" : "duty-summary", role: "status" },
+      {
+        id: "duty-summary",
+        class: gaps ? "duty-summary duty-summary-gap" : "duty-summary",
+        role: "status",
+      },
       gaps ? t("duty.summary_gaps", { count: gaps }) : t("duty.summary_ok"),
       " · ",
       h("span", { class: "muted" }, t("duty.updated", { time: formatTime(outlook.at) })),
@@ -262,7 +284,11 @@ async function load(body) {
 
 route("#/duty", async (view) => {
   const body = h("div", { id: "duty-body", "aria-live": "polite" });
-  const refresh = h("button", { type: "button", id: "duty-refresh", onclick: () => load(body) }, t("duty.refresh"));
+  const refresh = h(
+    "button",
+    { type: "button", id: "duty-refresh", onclick: () => load(body) },
+    t("duty.refresh"),
+  );
   view.append(h("div", { class: "duty-head" }, h("h1", {}, t("duty.title")), refresh), body);
   await load(body);
   const timer = setInterval(() => load(body).catch(() => {}), REFRESH_MS);

@@ -186,9 +186,29 @@ function barChart(title, bars) {
       return svg(
         "g",
         { class: `review-bar ${bar.cls || ""}`, "data-label": bar.key },
-        svg("text", { x: labelWidth - 8, y: y + 18, "text-anchor": "end", class: "review-chart-label", translate: bar.raw ? "no" : null }, bar.label),
-        svg("rect", { x: labelWidth, y: y + 4, width: Math.max(length, bar.value ? 2 : 0), height: rowHeight - 10, rx: 3 }),
-        svg("text", { x: labelWidth + length + 6, y: y + 18, class: "review-chart-value" }, bar.text),
+        svg(
+          "text",
+          {
+            x: labelWidth - 8,
+            y: y + 18,
+            "text-anchor": "end",
+            class: "review-chart-label",
+            translate: bar.raw ? "no" : null,
+          },
+          bar.label,
+        ),
+        svg("rect", {
+          x: labelWidth,
+          y: y + 4,
+          width: Math.max(length, bar.value ? 2 : 0),
+          height: rowHeight - 10,
+          rx: 3,
+        }),
+        svg(
+          "text",
+          { x: labelWidth + length + 6, y: y + 18, class: "review-chart-value" },
+          bar.text,
+        ),
       );
     }),
   );
@@ -200,14 +220,26 @@ function table(id, headers, rows) {
   return h(
     "table",
     { id },
-    h("thead", {}, h("tr", {}, headers.map((key) => h("th", { scope: "col" }, t(key))))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        headers.map((key) => h("th", { scope: "col" }, t(key))),
+      ),
+    ),
     h("tbody", {}, rows),
   );
 }
 
 /** A number cell the tests compare with the API: data-figure names it, data-value holds it. */
 function figure(name, value, text = value) {
-  return h("td", { class: "num", dataset: { figure: name, value: value ?? "" } }, text ?? t("review.no_value"));
+  return h(
+    "td",
+    { class: "num", dataset: { figure: name, value: value ?? "" } },
+    text ?? t("review.no_value"),
+  );
 }
 
 function duration(seconds) {
@@ -260,7 +292,11 @@ function gradeBlock(figures) {
     return h(
       "tr",
       {},
-      h("th", { scope: "row" }, h("span", { class: `grade grade-${grade}` }, t("review.grade_name", { grade }))),
+      h(
+        "th",
+        { scope: "row" },
+        h("span", { class: `grade grade-${grade}` }, t("review.grade_name", { grade })),
+      ),
       figure(`by_grade.${grade}`, n),
     );
   });
@@ -274,7 +310,10 @@ function gradeBlock(figures) {
       cls: `review-bar-${grade}`,
     })),
   );
-  return block(t("review.by_grade"), "review-grade", [table("review-grade-table", ["review.grade", "review.count"], rows), chart]);
+  return block(t("review.by_grade"), "review-grade", [
+    table("review-grade-table", ["review.grade", "review.count"], rows),
+    chart,
+  ]);
 }
 
 function categoryBlock(figures) {
@@ -282,7 +321,12 @@ function categoryBlock(figures) {
   const all = [...CATEGORIES, ...extra];
   const label = (c) => (CATEGORIES.includes(c) ? t(`review.category.${c}`) : data(c));
   const rows = all.map((c) =>
-    h("tr", {}, h("th", { scope: "row" }, label(c)), figure(`by_category.${c}`, figures.by_category[c] || 0)),
+    h(
+      "tr",
+      {},
+      h("th", { scope: "row" }, label(c)),
+      figure(`by_category.${c}`, figures.by_category[c] || 0),
+    ),
   );
   const chart = barChart(
     t("review.by_category"),
@@ -295,7 +339,10 @@ function categoryBlock(figures) {
       cls: "review-bar-plain",
     })),
   );
-  return block(t("review.by_category"), "review-category", [table("review-category-table", ["review.category", "review.count"], rows), chart]);
+  return block(t("review.by_category"), "review-category", [
+    table("review-category-table", ["review.category", "review.count"], rows),
+    chart,
+  ]);
 }
 
 function timesBlock(figures) {
@@ -311,7 +358,10 @@ function timesBlock(figures) {
   });
   const bars = [];
   for (const measure of MEASURES) {
-    for (const [point, key] of [["p50_s", "review.p50_short"], ["p90_s", "review.p90"]]) {
+    for (const [point, key] of [
+      ["p50_s", "review.p50_short"],
+      ["p90_s", "review.p90"],
+    ]) {
       const seconds = figures[measure][point];
       bars.push({
         key: `${measure}.${point}`,
@@ -325,57 +375,114 @@ function timesBlock(figures) {
   return block(
     t("review.times"),
     "review-times",
-    table("review-times-table", ["review.measure", "review.with_value", "review.p50", "review.p90", "review.max"], rows),
+    table(
+      "review-times-table",
+      ["review.measure", "review.with_value", "review.p50", "review.p90", "review.max"],
+      rows,
+    ),
     barChart(t("review.times"), bars),
   );
 }
 
 function orgBlock(figures) {
-  if (!figures.by_org.length) return block(t("review.by_org"), "review-org", h("p", { class: "muted" }, t("review.none")));
+  if (!figures.by_org.length)
+    return block(t("review.by_org"), "review-org", h("p", { class: "muted" }, t("review.none")));
   const rows = figures.by_org.map((o) =>
     h(
       "tr",
       { dataset: { org: o.org } },
       h("th", { scope: "row" }, data(o.org)),
       figure(`by_org.${o.org}.incidents`, o.incidents),
-      h("td", { class: o.late ? "num late" : "num", dataset: { figure: `by_org.${o.org}.late`, value: o.late } }, String(o.late)),
-      h("td", { class: o.missing ? "num late" : "num", dataset: { figure: `by_org.${o.org}.missing`, value: o.missing } }, String(o.missing)),
+      h(
+        "td",
+        {
+          class: o.late ? "num late" : "num",
+          dataset: { figure: `by_org.${o.org}.late`, value: o.late },
+        },
+        String(o.late),
+      ),
+      h(
+        "td",
+        {
+          class: o.missing ? "num late" : "num",
+          dataset: { figure: `by_org.${o.org}.missing`, value: o.missing },
+        },
+        String(o.missing),
+      ),
       figure(`by_org.${o.org}.omitted_items`, o.omitted_items),
     ),
   );
   return block(
     t("review.by_org"),
     "review-org",
-    table("review-org-table", ["review.org_col", "review.incidents", "review.late", "review.missing", "review.omitted"], rows),
+    table(
+      "review-org-table",
+      ["review.org_col", "review.incidents", "review.late", "review.missing", "review.omitted"],
+      rows,
+    ),
   );
 }
 
 function levelsBlock(figures) {
   const levels = figures.escalation_levels;
-  if (!levels.length) return block(t("review.levels"), "review-levels", h("p", { class: "muted" }, t("review.none")));
+  if (!levels.length)
+    return block(t("review.levels"), "review-levels", h("p", { class: "muted" }, t("review.none")));
   const rows = levels.map((l) =>
-    h("tr", {}, h("th", { scope: "row" }, levelName(l.level)), figure(`escalation_levels.${l.level}`, l.incidents)),
+    h(
+      "tr",
+      {},
+      h("th", { scope: "row" }, levelName(l.level)),
+      figure(`escalation_levels.${l.level}`, l.incidents),
+    ),
   );
   const chart = barChart(
     t("review.levels"),
-    levels.map((l) => ({ key: String(l.level), label: levelName(l.level), value: l.incidents, text: l.incidents, cls: "review-bar-plain" })),
+    levels.map((l) => ({
+      key: String(l.level),
+      label: levelName(l.level),
+      value: l.incidents,
+      text: l.incidents,
+      cls: "review-bar-plain",
+    })),
   );
-  return block(t("review.levels"), "review-levels", [table("review-levels-table", ["review.level", "review.level_incidents"], rows), chart]);
+  return block(t("review.levels"), "review-levels", [
+    table("review-levels-table", ["review.level", "review.level_incidents"], rows),
+    chart,
+  ]);
 }
 
 function failedBlock(figures) {
   const channels = Object.entries(figures.failed_pages.by_channel);
-  if (!channels.length) return block(t("review.failed_by_channel"), "review-failed", h("p", { class: "muted" }, t("review.none")));
+  if (!channels.length)
+    return block(
+      t("review.failed_by_channel"),
+      "review-failed",
+      h("p", { class: "muted" }, t("review.none")),
+    );
   const rows = channels.map(([channel, n]) =>
-    h("tr", {}, h("th", { scope: "row" }, channelName(channel)), figure(`failed_pages.by_channel.${channel}`, n)),
+    h(
+      "tr",
+      {},
+      h("th", { scope: "row" }, channelName(channel)),
+      figure(`failed_pages.by_channel.${channel}`, n),
+    ),
   );
-  return block(t("review.failed_by_channel"), "review-failed", table("review-failed-table", ["review.channel", "review.count"], rows));
+  return block(
+    t("review.failed_by_channel"),
+    "review-failed",
+    table("review-failed-table", ["review.channel", "review.count"], rows),
+  );
 }
 
 // ---- the page ---------------------------------------------------------------------------
 
 function query(period, extra) {
-  const params = new URLSearchParams({ org: period.org, from: period.from, to: period.to, ...extra });
+  const params = new URLSearchParams({
+    org: period.org,
+    from: period.from,
+    to: period.to,
+    ...extra,
+  });
   return params.toString();
 }
 
@@ -398,7 +505,12 @@ function form(period, orgs) {
   const lang = state.lang === "en" ? "en" : "zh";
   return h(
     "form",
-    { id: "review-form", class: "panel review-form", onsubmit: submit, "aria-labelledby": "review-form-title" },
+    {
+      id: "review-form",
+      class: "panel review-form",
+      onsubmit: submit,
+      "aria-labelledby": "review-form-title",
+    },
     h("h2", { id: "review-form-title", class: "visually-hidden" }, t("review.period")),
     h("div", { class: "review-field" }, input("review-from", "review.from", period.from)),
     h("div", { class: "review-field" }, input("review-to", "review.to", period.to)),
@@ -410,7 +522,11 @@ function form(period, orgs) {
         "select",
         { id: "review-org", name: "org" },
         orgs.map((o) =>
-          h("option", { value: o.path, selected: o.path === period.org, translate: "no" }, `${o.name} (${o.path})`),
+          h(
+            "option",
+            { value: o.path, selected: o.path === period.org, translate: "no" },
+            `${o.name} (${o.path})`,
+          ),
         ),
       ),
     ),
@@ -418,9 +534,32 @@ function form(period, orgs) {
     h(
       "p",
       { class: "review-links" },
-      h("a", { id: "review-report-html", href: `/api/v1/review/report?${query(period, { format: "html", lang })}`, target: "_blank", rel: "noopener" }, t("review.report_html")),
-      h("a", { id: "review-report-pdf", href: `/api/v1/review/report?${query(period, { format: "pdf", lang })}` }, t("review.report_pdf")),
-      h("a", { id: "review-incidents-csv", href: `/api/v1/review/incidents?${query(period, { format: "csv" })}` }, t("review.incidents_csv")),
+      h(
+        "a",
+        {
+          id: "review-report-html",
+          href: `/api/v1/review/report?${query(period, { format: "html", lang })}`,
+          target: "_blank",
+          rel: "noopener",
+        },
+        t("review.report_html"),
+      ),
+      h(
+        "a",
+        {
+          id: "review-report-pdf",
+          href: `/api/v1/review/report?${query(period, { format: "pdf", lang })}`,
+        },
+        t("review.report_pdf"),
+      ),
+      h(
+        "a",
+        {
+          id: "review-incidents-csv",
+          href: `/api/v1/review/incidents?${query(period, { format: "csv" })}`,
+        },
+        t("review.incidents_csv"),
+      ),
     ),
     h("p", { id: "review-form-error", class: "error", role: "alert" }),
   );
@@ -428,7 +567,10 @@ function form(period, orgs) {
 
 async function render(view, params) {
   chartCount = 0;
-  const period = { org: params.org || state.who.org, ...(params.from ? { from: params.from, to: params.to } : lastWeek()) };
+  const period = {
+    org: params.org || state.who.org,
+    ...(params.from ? { from: params.from, to: params.to } : lastWeek()),
+  };
   view.append(h("h1", {}, t("review.title")));
   const listed = await api("/api/v1/orgs");
   const orgs = listed.orgs.filter((o) => covers(o.path));
@@ -439,9 +581,24 @@ async function render(view, params) {
     h(
       "div",
       { id: "review-figures", dataset: { org: figures.org, from: figures.from, to: figures.to } },
-      h("p", { class: "review-summary" }, data(name, "strong"), " · ", t("review.summary", { from: period.from, to: period.to })),
+      h(
+        "p",
+        { class: "review-summary" },
+        data(name, "strong"),
+        " · ",
+        t("review.summary", { from: period.from, to: period.to }),
+      ),
       totals(figures),
-      h("div", { class: "review-grid" }, gradeBlock(figures), categoryBlock(figures), timesBlock(figures), levelsBlock(figures), orgBlock(figures), failedBlock(figures)),
+      h(
+        "div",
+        { class: "review-grid" },
+        gradeBlock(figures),
+        categoryBlock(figures),
+        timesBlock(figures),
+        levelsBlock(figures),
+        orgBlock(figures),
+        failedBlock(figures),
+      ),
     ),
   );
 }
