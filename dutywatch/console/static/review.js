@@ -56,6 +56,16 @@ registerMessages({
     "review.no_value": "—",
     "review.chart": "图：{title}",
     "review.bad_period": "截止日期须不早于起始日期。",
+    "review.supervision": "督办落实（本期应办结的交办事项）",
+    "review.value": "数值",
+    "review.sup_due": "本期应办结",
+    "review.sup_on_time": "按时落实",
+    "review.sup_rate": "落实率",
+    "review.sup_closed": "已办结",
+    "review.sup_days": "平均办结天数",
+    "review.sup_rechecks_answered": "回头看已答复",
+    "review.sup_rechecks_failed": "回头看未通过",
+    "review.sup_overdue": "超期未办（按承办单位）",
     "review.category.natural_disaster": "自然灾害",
     "review.category.accident": "事故灾难",
     "review.category.public_health": "公共卫生事件",
@@ -111,6 +121,16 @@ registerMessages({
     "review.no_value": "—",
     "review.chart": "Chart: {title}",
     "review.bad_period": "The end date must not be before the start date.",
+    "review.supervision": "Supervision: assignments first due in the period",
+    "review.value": "Value",
+    "review.sup_due": "Due in the period",
+    "review.sup_on_time": "Done on time",
+    "review.sup_rate": "Completion rate on time",
+    "review.sup_closed": "Closed",
+    "review.sup_days": "Average days to close",
+    "review.sup_rechecks_answered": "Re-checks answered",
+    "review.sup_rechecks_failed": "Re-checks failed",
+    "review.sup_overdue": "Overdue now, by unit",
     "review.category.natural_disaster": "Natural disaster",
     "review.category.accident": "Accident",
     "review.category.public_health": "Public health event",
@@ -451,6 +471,46 @@ function levelsBlock(figures) {
   ]);
 }
 
+/** 督办: the supervision figures of the assignments first due in the period. */
+function supervisionBlock(figures) {
+  const s = figures.supervision;
+  if (!s) return null;
+  const rate = s.completion_rate === null ? null : `${Math.round(s.completion_rate * 100)}%`;
+  const days = s.average_days_to_close === null ? null : s.average_days_to_close.toFixed(1);
+  const rows = [
+    ["due", "review.sup_due", s.due, s.due],
+    ["on_time", "review.sup_on_time", s.on_time, s.on_time],
+    ["completion_rate", "review.sup_rate", s.completion_rate, rate],
+    ["closed", "review.sup_closed", s.closed, s.closed],
+    ["average_days_to_close", "review.sup_days", s.average_days_to_close, days],
+    ["rechecks_answered", "review.sup_rechecks_answered", s.rechecks_answered, s.rechecks_answered],
+    ["rechecks_failed", "review.sup_rechecks_failed", s.rechecks_failed, s.rechecks_failed],
+  ].map(([name, key, value, text]) =>
+    h("tr", {}, h("th", { scope: "row" }, t(key)), figure(`supervision.${name}`, value, text)),
+  );
+  const overdue = Object.entries(s.overdue_by_unit);
+  return block(
+    t("review.supervision"),
+    "review-supervision",
+    table("review-supervision-table", ["review.measure", "review.value"], rows),
+    h("h3", {}, t("review.sup_overdue")),
+    overdue.length
+      ? table(
+          "review-overdue-table",
+          ["review.org_col", "review.count"],
+          overdue.map(([unit, n]) =>
+            h(
+              "tr",
+              {},
+              h("th", { scope: "row" }, data(unit)),
+              figure(`supervision.overdue_by_unit.${unit}`, n),
+            ),
+          ),
+        )
+      : h("p", { class: "muted" }, t("review.none")),
+  );
+}
+
 function failedBlock(figures) {
   const channels = Object.entries(figures.failed_pages.by_channel);
   if (!channels.length)
@@ -598,6 +658,7 @@ async function render(view, params) {
         levelsBlock(figures),
         orgBlock(figures),
         failedBlock(figures),
+        supervisionBlock(figures),
       ),
     ),
   );

@@ -313,6 +313,7 @@ async def test_the_review_page_shows_the_figures_of_get_review(
             "by_org",
             "escalation_levels",
             "failed_pages",
+            "supervision",
         )
         or name in ("incidents", "late", "missing", "omitted_items")
     }
