@@ -2,7 +2,18 @@
 // 7 days) for an organisation of the signed-in person's subtree, from GET /api/v1/review, as
 // tables with SVG bar charts drawn here (no chart library), and links to the printable report
 // (GET /api/v1/review/report, HTML or PDF) and the incident list (CSV).
-import { api, data, formatDuration, go, h, registerMessages, route, state, t } from "./app.js";
+import {
+  api,
+  ApiError,
+  data,
+  formatDuration,
+  go,
+  h,
+  registerMessages,
+  route,
+  state,
+  t,
+} from "./app.js";
 
 const GRADES = ["I", "II", "III", "IV"];
 const CATEGORIES = ["natural_disaster", "accident", "public_health", "social_safety"];
@@ -56,6 +67,7 @@ registerMessages({
     "review.no_value": "—",
     "review.chart": "图：{title}",
     "review.bad_period": "截止日期须不早于起始日期。",
+    "review.forbidden": "您的令牌不能查看此单位的复盘统计（需值班员、带班领导或复盘人员的令牌）。",
     "review.supervision": "督办落实（本期应办结的交办事项）",
     "review.value": "数值",
     "review.sup_due": "本期应办结",
@@ -121,6 +133,8 @@ registerMessages({
     "review.no_value": "—",
     "review.chart": "Chart: {title}",
     "review.bad_period": "The end date must not be before the start date.",
+    "review.forbidden":
+      "Your token may not read the review figures of this organisation (an officer's, a leader's or a reviewer's token may).",
     "review.supervision": "Supervision: assignments first due in the period",
     "review.value": "Value",
     "review.sup_due": "Due in the period",
@@ -635,7 +649,16 @@ async function render(view, params) {
   const listed = await api("/api/v1/orgs");
   const orgs = listed.orgs.filter((o) => covers(o.path));
   view.append(form(period, orgs));
-  const figures = await api(`/api/v1/review?${query(period, {})}`);
+  let figures;
+  try {
+    figures = await api(`/api/v1/review?${query(period, {})}`);
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 403) throw error;
+    view.append(
+      h("p", { id: "review-forbidden", class: "error", role: "alert" }, t("review.forbidden")),
+    );
+    return;
+  }
   const name = orgs.find((o) => o.path === period.org)?.name || period.org;
   view.append(
     h(

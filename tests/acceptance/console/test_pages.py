@@ -247,13 +247,17 @@ async def test_the_on_duty_page_shows_who_is_on_duty_a_gap_and_my_shifts(
     assert "1 duty room(s) with a gap" in await page.inner_text("#duty-summary")
 
 
-async def test_a_token_without_a_person_sees_the_rooms_and_no_shifts(
+async def test_an_office_token_sees_the_rooms_no_shifts_and_no_review(
     service: Service, console: OpenConsole
 ) -> None:
+    """A reporting office's token: no person of its own, and not a role that reads reviews."""
     opened = await console(service.tokens.office_daoli, hash_="#/duty", lang="en")
     await opened.page.wait_for_selector("#duty-rooms")
     assert await opened.page.locator(".duty-room").count() == 3
     assert "not linked to a person" in await opened.page.inner_text("#duty-mine-empty")
+    await show(opened, "#/review", "#review-forbidden")
+    assert "may not read the review figures" in await opened.page.inner_text("#review-forbidden")
+    assert await opened.page.locator("#review-figures").count() == 0
 
 
 # ---------------------------------------------------------------------------- review
