@@ -9,7 +9,7 @@
 // - A page's render(view, params) returns a cleanup function (or nothing); it is called when
 //   the route changes.
 
-const PAGES = ["board", "incident", "duty", "review"];
+const PAGES = ["board", "incident", "duty", "review", "supervision"];
 const LANGS = ["zh-CN", "en"];
 const catalogues = { "zh-CN": {}, en: {} };
 const routes = [];

@@ -1,7 +1,8 @@
 """The console's pages in a real browser: the on-duty page (who is on duty, gaps, my shifts), the
-review page (figures equal to GET /api/v1/review), and the checks every page passes — every
-string translated in zh-CN and en (no Chinese left in the English page outside service data),
-labels, button names, one h1, tab order, and no horizontal scrolling on a phone or a wall display.
+review page (figures equal to GET /api/v1/review), and the checks every page (board, incident,
+on duty, review, supervision) passes — every string translated in zh-CN and en (no Chinese left
+in the English page outside service data), labels, button names, one h1, tab order, and no
+horizontal scrolling on a phone or a wall display.
 """
 
 from __future__ import annotations
@@ -378,6 +379,7 @@ async def pages_of(service: Service) -> list[tuple[str, str]]:
         (f"#/incident/{incident}", "#view h1"),
         ("#/duty", "#duty-rooms"),
         ("#/review", "#review-figures"),
+        ("#/supervision", "#sup-unit h2"),
     ]
 
 
@@ -428,7 +430,13 @@ async def test_every_page_is_labelled_and_reachable_by_keyboard(
                 break
             assert focus["after"], f"{hash_}: focus went back to {focus['key']}"
             reached.append(focus["key"])
-        assert {"a[#/board]", "a[#/duty]", "a[#/review]", "#lang", "#logout"} <= set(reached)
+        nav = {
+            f"a[{link}]"
+            for link in await page.eval_on_selector_all(
+                "#bar nav a", "(links) => links.map((a) => a.getAttribute('href'))"
+            )
+        }
+        assert nav | {"#lang", "#logout"} <= set(reached), (hash_, reached)
         wanted = main_actions.get("#/" + hash_.split("/")[1], [])
         assert [key for key in reached if key in wanted] == wanted, (hash_, reached)
 
