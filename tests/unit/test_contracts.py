@@ -761,6 +761,7 @@ ROSTER_OPERATIONS = {
     ("/api/v1/people/{person}/contacts/{id}", "patch"),
     ("/api/v1/people/{person}/contacts/{id}", "delete"),
     ("/api/v1/people/{person}/shifts.ics", "get"),
+    ("/api/v1/people/{person}/shifts", "get"),
     ("/api/v1/holiday-calendars", "get"),
     ("/api/v1/holiday-calendars/{calendar}", "get"),
     ("/api/v1/holiday-calendars/{calendar}", "put"),
@@ -930,7 +931,10 @@ def test_openapi_lists_exactly_the_roster_routes_the_app_serves() -> None:
 
     app = web.Application()
     rosters.setup(app)
-    assert _served(app) == ROSTER_OPERATIONS | {("/api/v1/oncall", "get")}
+    assert _served(app) == ROSTER_OPERATIONS | {
+        ("/api/v1/oncall", "get"),
+        ("/api/v1/oncall/overview", "get"),
+    }
 
 
 @pytest.mark.parametrize(
