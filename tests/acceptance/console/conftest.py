@@ -2,8 +2,8 @@
 Playwright for Python, against the acceptance ``service`` (real PostgreSQL, real NATS, the
 service listening on a real port).
 
-Chromium comes from the machine, never from a download: ``DUTYWATCH_TEST_CHROMIUM`` names the binary,
-else ``/usr/bin/chromium``. When it is missing the tests fail and say how to install it
+Chromium comes from the machine, never from a download: ``DUTYWATCH_TEST_CHROMIUM`` names the
+binary, else ``/usr/bin/chromium``. When it is missing the tests fail and say how to install it
 (``.ci/run`` installs it with apt on a fresh machine).
 """
 
@@ -39,7 +39,11 @@ CHROMIUM_ARGS = [
 
 
 def chromium_path() -> str:
-    path = os.environ.get("DUTYWATCH_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    path = (
+        os.environ.get("DUTYWATCH_TEST_CHROMIUM")
+        or shutil.which("chromium")
+        or "/usr/bin/chromium"
+    )
     if not Path(path).exists():
         pytest.fail(
             f"no Chromium at {path}: install Debian's package (apt-get install chromium "
