@@ -40,9 +40,7 @@ CHROMIUM_ARGS = [
 
 def chromium_path() -> str:
     path = (
-        os.environ.get("DUTYWATCH_TEST_CHROMIUM")
-        or shutil.which("chromium")
-        or "/usr/bin/chromium"
+        os.environ.get("DUTYWATCH_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     )
     if not Path(path).exists():
         pytest.fail(
