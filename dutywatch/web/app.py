@@ -92,6 +92,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
     from dutywatch import console
     from dutywatch.web import (
+        board,
         delivery,
         exports,
         handover,
@@ -105,6 +106,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
         supervision,
     )
 
+    board.setup(app)
     delivery.setup(app)
     exports.setup(app)
     handover.setup(app)
