@@ -384,6 +384,7 @@ async def get_incident(request: web.Request) -> web.Response:
     body["alerts"] = [alert_json(a) for a in sorted(alerts.values(), key=lambda a: a.id)]
     body["clocks"] = [deadlines.clock_json(c) for c in clocks]
     body["next_deadline"] = deadlines.next_deadline(clocks)
+    body["now"] = rt.clock.now().isoformat()
     body["next_escalation"] = (
         {
             "alert_id": timers[0]["alert_id"],
