@@ -65,6 +65,11 @@ class Feed {
     });
     source.addEventListener("error", () => {
       this.setLive(false);
+      if (!state.who) {
+        // The session ended (the page shows the sign-in form): signing in starts new feeds.
+        this.close();
+        return;
+      }
       if (source.readyState === EventSource.CLOSED && !this.closed) {
         // The browser will not retry this one (an error answer): start another later.
         const wait = RETRY_MS[Math.min(this.failures, RETRY_MS.length - 1)];

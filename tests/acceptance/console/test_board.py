@@ -38,11 +38,26 @@ async def same_page(page: Page) -> bool:
     return bool(await page.evaluate("window.__dwSamePage === true"))
 
 
+#: Records each browser notification the page makes (headless Chromium shows none).
+NOTIFICATION_SPY = """() => {
+  window.__dwNotes = [];
+  const Real = window.Notification;
+  window.Notification = class extends Real {
+    constructor(title, options) {
+      window.__dwNotes.push(`${title}|${options.body}`);
+      super(title, options);
+    }
+  };
+}"""
+
+
 async def test_a_report_on_nats_appears_on_the_board_within_two_seconds(
     service: Service, console: OpenConsole
 ) -> None:
     opened = await console(service.tokens.officer_daoli)
     page = opened.page
+    await opened.context.grant_permissions(["notifications"])
+    await page.evaluate(NOTIFICATION_SPY)
     await board_ready(page)
     await mark_no_reload(page)
     report = make_report(title="松花江沿岸冰面塌陷", grade="II")
@@ -60,6 +75,7 @@ async def test_a_report_on_nats_appears_on_the_board_within_two_seconds(
     # li-na is paged for it: her page came over the live feed and beeped.
     await page.wait_for_function("(window.__dwBeeps || 0) >= 1", timeout=3000)
     assert "李娜" in (await cells.text_content() or "")
+    assert await page.evaluate("window.__dwNotes") == ["新的呼叫|松花江沿岸冰面塌陷"]
 
 
 async def test_acknowledge_stops_the_escalation_and_the_timeline_shows_it(
@@ -303,6 +319,17 @@ async def test_board_and_incident_page_are_fully_translated_in_both_languages(
         else:
             assert "时间线" in incident_texts
             assert "待办事件" in board_texts
+            # The export links work with the session cookie alone.
+            links = page.locator("ul.exports a")
+            kinds = {}
+            for n in range(await links.count()):
+                href = await links.nth(n).get_attribute("href")
+                assert href
+                answer = await page.request.get(f"{opened.base}{href}")
+                assert answer.status == 200, href
+                kinds[href.split("format=")[1].split("&")[0]] = answer.headers["content-type"]
+            assert set(kinds) == {"json", "csv", "html", "pdf"}
+            assert kinds["pdf"].startswith("application/pdf")
         assert "45.77320" in (await page.text_content(".coords") or "")
 
 
