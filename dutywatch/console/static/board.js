@@ -112,7 +112,7 @@ route("#/board", async (view) => {
     for (const tr of body.querySelectorAll("tr[data-incident-id]")) {
       const on = tr.dataset.incidentId === String(id);
       tr.classList.toggle("selected", on);
-      tr.setAttribute("aria-selected", String(on));
+      tr.toggleAttribute("aria-current", on);
       if (on && focus) tr.querySelector("a.incident-link").focus();
     }
   };
@@ -130,7 +130,7 @@ route("#/board", async (view) => {
       ...rows.map((row) =>
         h(
           "tr",
-          { class: `grade-row grade-row-${row.grade}`, dataset: { incidentId: String(row.id), state: row.state }, "aria-selected": "false" },
+          { class: `grade-row grade-row-${row.grade}`, dataset: { incidentId: String(row.id), state: row.state } },
           h("td", {}, gradeBadge(row.grade)),
           h(
             "td",
@@ -232,7 +232,6 @@ route("#/board", async (view) => {
   document.addEventListener("keydown", onKey);
   const ticker = setInterval(() => tick(body), 1000);
   await refresh();
-  if (rows.length) select(rows[0].id, false);
 
   return () => {
     stopLive();

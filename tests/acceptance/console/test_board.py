@@ -12,7 +12,7 @@ from typing import Any
 
 from playwright.async_api import Page
 
-from tests.acceptance.conftest import ACK_TIMEOUT, START, Service, make_report
+from tests.acceptance.conftest import ACK_TIMEOUT, START, Service, eventually, make_report
 from tests.acceptance.console.conftest import Console, OpenConsole, within
 from tests.acceptance.test_board_api import incident_of as incident_id
 
@@ -87,6 +87,10 @@ async def test_acknowledge_stops_the_escalation_and_the_timeline_shows_it(
     report = make_report(title="新阳路燃气管道泄漏")
     await service.publish(report)
     incident = await incident_id(service, report["incident_ref"])
+    # Left alone, to show the scheduler did climb past the timeout meanwhile.
+    control = make_report(title="无人确认的事件")
+    await service.publish(control)
+    control_id = await incident_id(service, control["incident_ref"])
     await page.wait_for_selector(f"{row(incident)} button.act-ack")
     escalation = page.locator(f"{row(incident)} .countdown").first
     assert re.fullmatch(r"\d+分\d\d秒|\d+秒", await escalation.text_content() or "")
@@ -106,7 +110,14 @@ async def test_acknowledge_stops_the_escalation_and_the_timeline_shows_it(
     assert all(t["cancelled_at"] is not None for t in timers), timers
     pages_before = await service.sql("SELECT id FROM pages WHERE incident_id = $1", incident)
     await service.clock.advance(ACK_TIMEOUT + timedelta(minutes=5))
-    await asyncio.sleep(1.5)  # the scheduler runs at least once a second
+
+    async def control_escalated() -> bool:
+        rows = await service.sql(
+            "SELECT 1 FROM pages WHERE incident_id = $1 AND reason = 'escalation'", control_id
+        )
+        return bool(rows)
+
+    await eventually(control_escalated, what="the unacknowledged incident's escalation")
     pages_after = await service.sql("SELECT id FROM pages WHERE incident_id = $1", incident)
     assert pages_after == pages_before, "paged again after the acknowledgement"
 
@@ -135,9 +146,10 @@ async def test_keys_move_the_selection_and_acknowledge(
     assert "a acknowledge" in (await page.text_content("#board-help") or "")
     await page.locator("body").click(position={"x": 5, "y": 880})
     await page.keyboard.press("j")
-    assert await page.get_attribute(row(newer), "aria-selected") == "true"
+    assert await page.get_attribute(row(newer), "aria-current") == ""
     await page.keyboard.press("j")
-    assert await page.get_attribute(row(older), "aria-selected") == "true"
+    assert await page.get_attribute(row(older), "aria-current") == ""
+    assert await page.get_attribute(row(newer), "aria-current") is None
     focused = await page.evaluate("document.activeElement.closest('tr').dataset.incidentId")
     assert focused == str(older)
     await page.keyboard.press("k")
@@ -145,6 +157,23 @@ async def test_keys_move_the_selection_and_acknowledge(
     await page.keyboard.press("a")
     await page.wait_for_selector(f"{row(older)}[data-state=acknowledged]")
     assert await page.get_attribute(row(newer), "data-state") == "open"
+
+
+async def test_a_deadline_that_ran_out_is_shown_late(
+    service: Service, console: OpenConsole
+) -> None:
+    opened = await console(service.tokens.officer_daoli)
+    page = opened.page
+    report = make_report(title="超时未报的事件", grade="IV")
+    await service.publish(report)
+    incident = await incident_id(service, report["incident_ref"])
+    deadline = page.locator(f"{row(incident)} td:nth-child(7) .countdown")
+    await deadline.wait_for()
+    assert "超时" not in (await deadline.text_content() or "")
+    await service.clock.advance(timedelta(hours=3))
+    # The miss (迟报) is an incident event: the board refetches and counts up from the due time.
+    await page.wait_for_selector(f"{row(incident)}.row-late td:nth-child(7) .countdown.late")
+    assert (await deadline.text_content() or "").startswith("已超时")
 
 
 async def test_note_follow_up_report_resolve_and_handover_each_show_their_entry(
@@ -396,6 +425,7 @@ async def test_screenshots_of_the_board_and_an_incident(
     await page.wait_for_selector("#conn[data-state=live]")
     await page.wait_for_timeout(300)
     await page.evaluate("document.getElementById('toast').replaceChildren()")
+    await page.keyboard.press("j")  # the first incident selected, as an officer would
     await opened.screenshot("board")
 
     await page.click(f"{row(ids[0])} a.incident-link")
