@@ -131,10 +131,10 @@ route("#/board", async (view) => {
         h(
           "tr",
           { class: `grade-row grade-row-${row.grade}`, dataset: { incidentId: String(row.id), state: row.state } },
-          h("td", {}, gradeBadge(row.grade)),
+          h("td", { dataset: { label: t("board.col.grade") } }, gradeBadge(row.grade)),
           h(
             "td",
-            { class: "incident-cell" },
+            { class: "incident-cell", dataset: { label: t("board.col.incident") } },
             h(
               "a",
               {
@@ -149,12 +149,12 @@ route("#/board", async (view) => {
             h("br"),
             h("span", { class: "muted" }, "#", String(row.id), " · ", data(row.org), " · ", t(`board.category.${row.category}`)),
           ),
-          h("td", {}, h("span", { dataset: { since: row.opened_at } }), h("br"), h("time", { class: "muted", datetime: row.opened_at }, formatTime(row.opened_at))),
-          h("td", {}, pagedCell(row)),
-          h("td", {}, ackCell(row)),
-          h("td", {}, escalationCell(row)),
-          h("td", {}, deadlineCell(row)),
-          h("td", {}, actionButtons(row, { region, done: refresh, now: serverNow, compact: true })),
+          h("td", { dataset: { label: t("board.col.since") } }, h("span", { dataset: { since: row.opened_at } }), h("br"), h("time", { class: "muted", datetime: row.opened_at }, formatTime(row.opened_at))),
+          h("td", { dataset: { label: t("board.col.paged") } }, pagedCell(row)),
+          h("td", { dataset: { label: t("board.col.ack") } }, ackCell(row)),
+          h("td", { dataset: { label: t("board.col.escalation") } }, escalationCell(row)),
+          h("td", { dataset: { label: t("board.col.deadline") } }, deadlineCell(row)),
+          h("td", { dataset: { label: t("board.col.actions") } }, actionButtons(row, { region, done: refresh, now: serverNow, compact: true })),
         ),
       ),
     );
@@ -231,12 +231,16 @@ route("#/board", async (view) => {
   });
   document.addEventListener("keydown", onKey);
   const ticker = setInterval(() => tick(body), 1000);
+  // A safety net for what no event announces to this subtree (an incident forwarded in from
+  // another district's office): a quiet board still refetches once a minute.
+  const sweep = setInterval(refresh, 60000);
   await refresh();
 
   return () => {
     stopLive();
     clearTimeout(pending);
     clearInterval(ticker);
+    clearInterval(sweep);
     document.removeEventListener("keydown", onKey);
   };
 });
