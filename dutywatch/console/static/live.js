@@ -122,6 +122,23 @@ function stop() {
 
 let audio = null;
 
+// Browsers let a page make sound only after the person interacted with it: the first key or
+// click on the console readies the audio, so a page arriving later in the night is heard.
+for (const type of ["pointerdown", "keydown"]) {
+  document.addEventListener(
+    type,
+    () => {
+      try {
+        audio = audio || new AudioContext();
+        audio.resume();
+      } catch {
+        // No audio here: pages still show.
+      }
+    },
+    { once: true, capture: true },
+  );
+}
+
 /** A short two-tone beep made by WebAudio: no sound file to serve. */
 export function beep() {
   try {
