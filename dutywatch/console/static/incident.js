@@ -3,7 +3,7 @@
 // report gives (a local drawing, no map tiles from elsewhere) and the exports.
 
 import { api, data, formatTime, h, registerMessages, route, state, t } from "./app.js";
-import { actionButtons, keepingFocus, kindLabel, showError, sourceLabel } from "./actions.js";
+import { acknowledge, actionButtons, keepingFocus, kindLabel, showError, showResult, sourceLabel } from "./actions.js";
 import { gradeBadge, learnServerNow, serverNow, tick } from "./board.js";
 import { onLive } from "./live.js";
 
@@ -205,11 +205,18 @@ function exportsLinks(id) {
 route("#/incident/:id", async (view, { id }) => {
   const region = h("div", { class: "act-result", role: "status", "aria-live": "polite" });
   const content = h("div", { class: "incident-page" });
-  view.append(h("p", {}, h("a", { href: "#/board" }, t("incident.back"))), region, content);
+  view.append(
+    h("p", {}, h("a", { href: "#/board" }, t("incident.back"))),
+    h("p", { class: "help muted" }, t("incident.help")),
+    region,
+    content,
+  );
+  let current = null;
 
   const load = async () => {
     const [incident, timeline] = await Promise.all([api(`/api/v1/incidents/${id}`), api(`/api/v1/incidents/${id}/timeline`)]);
     learnServerNow(incident.now);
+    current = incident;
     const heading = h("h1", { tabindex: "-1" }, gradeBadge(incident.grade), " ", data(incident.title), " ", h("span", { class: "muted" }, "#", String(incident.id)));
     await keepingFocus(
       content,
@@ -258,16 +265,31 @@ route("#/incident/:id", async (view, { id }) => {
     pending = setTimeout(reload, 100);
   });
   const ticker = setInterval(() => tick(content), 1000);
+  const onKey = async (event) => {
+    if (event.key !== "a" || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.closest && event.target.closest("input, textarea, select, dialog")) return;
+    if (!current || current.state !== "open") return;
+    event.preventDefault();
+    try {
+      showResult(region, await acknowledge(current));
+      await reload();
+    } catch (error) {
+      showError(region, error);
+    }
+  };
+  document.addEventListener("keydown", onKey);
   return () => {
     stopLive();
     clearTimeout(pending);
     clearInterval(ticker);
+    document.removeEventListener("keydown", onKey);
   };
 });
 
 registerMessages({
   "zh-CN": {
     "incident.back": "← 返回待办",
+    "incident.help": "快捷键：a 确认本事件。",
     "incident.summary": "概况",
     "incident.state": "状态",
     "incident.state.open": "未确认",
@@ -322,6 +344,7 @@ registerMessages({
   },
   en: {
     "incident.back": "← Back to the board",
+    "incident.help": "Keys: a acknowledge this incident.",
     "incident.summary": "Summary",
     "incident.state": "State",
     "incident.state.open": "Not acknowledged",

@@ -143,6 +143,7 @@ async def test_keys_move_the_selection_and_acknowledge(
     newer = await incident_id(service, second["incident_ref"])
     older = await incident_id(service, first["incident_ref"])
     await page.wait_for_selector(row(older))
+    await page.wait_for_selector(row(newer))
     assert "a acknowledge" in (await page.text_content("#board-help") or "")
     await page.locator("body").click(position={"x": 5, "y": 880})
     await page.keyboard.press("j")
@@ -157,6 +158,14 @@ async def test_keys_move_the_selection_and_acknowledge(
     await page.keyboard.press("a")
     await page.wait_for_selector(f"{row(older)}[data-state=acknowledged]")
     assert await page.get_attribute(row(newer), "data-state") == "open"
+    # On the incident page, `a` acknowledges the incident shown.
+    await page.keyboard.press("k")
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("table.timeline")
+    await page.keyboard.press("a")
+    await page.wait_for_selector("table.timeline tr[data-kind=acknowledged]")
+    [state] = await service.sql("SELECT state::text FROM incidents WHERE id = $1", newer)
+    assert state["state"] == "acknowledged"
 
 
 async def test_a_deadline_that_ran_out_is_shown_late(
