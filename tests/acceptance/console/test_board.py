@@ -232,6 +232,7 @@ async def test_note_follow_up_report_resolve_and_handover_each_show_their_entry(
     await page.wait_for_selector(row(incident), state="detached")
     [state] = await service.sql("SELECT state::text FROM incidents WHERE id = $1", incident)
     assert state["state"] == "resolved"
+    assert await opened.missing_strings() == []  # the forms' strings too
 
 
 class Proxy:
