@@ -83,18 +83,30 @@ export async function handOver(org, note, incoming) {
   const body = { org, note };
   if (incoming) body.incoming = incoming;
   const handover = await api("/api/v1/handovers", { method: "POST", body });
-  const entries = [];
-  for (const item of handover.open_items.slice(0, 5)) {
-    const found = await entriesWhere(
-      item.incident_id,
-      (e) => e.kind === "handed_over" && e.body.handover_id === handover.id,
-    );
-    entries.push(...found.map((e) => ({ ...e, incident_id: item.incident_id })));
-  }
+  const entries = await handoverEntries(handover, "handed_over");
   return {
     message: t("act.handed_over", { id: handover.id, count: handover.open_items.length }),
     entries,
   };
+}
+
+/** The incoming officer takes a handover over; its incidents' timelines record it. */
+export async function takeOver(handover) {
+  const result = await api(`/api/v1/handovers/${handover.id}/accept`, { method: "POST", body: {} });
+  const entries = result.changed ? await handoverEntries(result, "handover_accepted") : [];
+  return { message: t("act.took_over", { id: handover.id }), entries };
+}
+
+async function handoverEntries(handover, kind) {
+  const entries = [];
+  for (const item of handover.open_items.slice(0, 5)) {
+    const found = await entriesWhere(
+      item.incident_id,
+      (e) => e.kind === kind && e.body.handover_id === handover.id,
+    );
+    entries.push(...found);
+  }
+  return entries;
 }
 
 function actor() {
@@ -327,6 +339,49 @@ export function handoverButton(org, { region, done }) {
   return button;
 }
 
+/** Handovers of ``org`` waiting to be taken over: the incoming officer's button for each. */
+export async function pendingHandovers(org, { region, done }) {
+  const { handovers } = await api(`/api/v1/handovers?org=${encodeURIComponent(org)}`);
+  const waiting = handovers.filter((item) => !item.accepted_at);
+  if (!waiting.length) return null;
+  return h(
+    "ul",
+    { class: "handovers" },
+    waiting.map((item) => {
+      const mine = item.outgoing === state.who.person_id;
+      const button = mine
+        ? h("span", { class: "muted" }, t("act.handover_waiting"))
+        : h("button", { type: "button", class: "primary act-take-over", dataset: { focusKey: `take-${item.id}` } }, t("act.take_over"));
+      if (!mine) {
+        button.addEventListener("click", async () => {
+          button.disabled = true;
+          try {
+            const outcome = await takeOver(item);
+            showResult(region, outcome);
+            done(outcome);
+          } catch (error) {
+            showError(region, error);
+            button.disabled = false;
+          }
+        });
+      }
+      return h(
+        "li",
+        { class: "panel", dataset: { handoverId: String(item.id) } },
+        t("act.handover_pending", { id: item.id, count: item.open_items.length }),
+        " ",
+        data(item.outgoing),
+        " · ",
+        h("time", { datetime: item.created_at }, formatTime(item.created_at)),
+        " ",
+        data(item.note, "q"),
+        " ",
+        button,
+      );
+    }),
+  );
+}
+
 // ---- strings shared by the board and the incident page ----------------------------------
 
 const KINDS = {
@@ -406,6 +461,10 @@ const zh = {
   "act.resolve_unchanged": "事件 {id} 此前已办结。",
   "act.reported": "事件 {id} 的{stage}已报送。",
   "act.handed_over": "交接 {id} 已发起，移交 {count} 起未结事件。",
+  "act.take_over": "接班",
+  "act.took_over": "已接班（交接 {id}）。",
+  "act.handover_pending": "待接班：交接 {id}，{count} 起未结事件，交班人",
+  "act.handover_waiting": "等待接班",
   "act.entries": "生成的时间线记录",
   "act.no_entry": "时间线没有新记录。",
   "act.failed": "操作失败：{reason}",
@@ -456,6 +515,10 @@ const en = {
   "act.resolve_unchanged": "Incident {id} was resolved already.",
   "act.reported": "{stage} sent for incident {id}.",
   "act.handed_over": "Handover {id} started, carrying {count} open incidents.",
+  "act.take_over": "Take over",
+  "act.took_over": "You took handover {id} over.",
+  "act.handover_pending": "Waiting to be taken over: handover {id}, {count} open incidents, from",
+  "act.handover_waiting": "waiting for the incoming officer",
   "act.entries": "Timeline entries made",
   "act.no_entry": "No new timeline entry.",
   "act.failed": "That did not work: {reason}",

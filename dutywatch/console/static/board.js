@@ -5,7 +5,15 @@
 // needs a reload. Keys: j/n next, k/p previous, a acknowledge, Enter open.
 
 import { api, data, formatDuration, formatTime, go, h, registerMessages, route, state, t } from "./app.js";
-import { acknowledge, actionButtons, handoverButton, keepingFocus, showError, showResult } from "./actions.js";
+import {
+  acknowledge,
+  actionButtons,
+  handoverButton,
+  keepingFocus,
+  pendingHandovers,
+  showError,
+  showResult,
+} from "./actions.js";
 import { onLive } from "./live.js";
 
 /** The service's clock, as last told (``now`` of an answer), running on from there. */
@@ -79,6 +87,7 @@ route("#/board", async (view) => {
   const body = h("tbody");
   const count = h("p", { class: "muted board-count" });
   const tools = h("div", { class: "board-tools" });
+  const handovers = h("div", { class: "pending-handovers" });
   const table = h(
     "table",
     { class: "board", "aria-describedby": "board-help" },
@@ -99,6 +108,7 @@ route("#/board", async (view) => {
     h("p", { id: "board-help", class: "help muted" }, t("board.help")),
     count,
     region,
+    handovers,
     table,
   );
 
@@ -174,6 +184,10 @@ route("#/board", async (view) => {
         const answer = await api("/api/v1/board");
         learnServerNow(answer.now);
         rows = answer.incidents;
+        // Shift change: the duty room's handovers not yet taken over, with a button for the
+        // incoming officer (people only: a handover is taken over by a person).
+        const waiting = state.who && state.who.person_id ? await pendingHandovers(state.who.org, { region, done: refresh }) : null;
+        handovers.replaceChildren(...(waiting ? [waiting] : []));
         // An action's button may be gone (acknowledged): then the row's link takes the focus.
         await keepingFocus(view, render, (key) =>
           body.querySelector(`a[data-focus-key="open-${key.split("-").pop()}"]`),

@@ -224,6 +224,15 @@ async def test_note_follow_up_report_resolve_and_handover_each_show_their_entry(
     await page.wait_for_selector(".act-result li[data-kind=handed_over]")
     [handover] = await service.sql("SELECT org_path, outgoing_person FROM handovers")
     assert tuple(handover) == ("harbin.daoli", "li-na")
+    await page.wait_for_selector(".handovers li")  # waiting for the incoming officer
+
+    # The leader on duty takes it over from their own console.
+    leader = await console(service.tokens.leader_daoli)
+    await leader.page.click(".handovers button.act-take-over")
+    await leader.page.wait_for_selector(".act-result li[data-kind=handover_accepted]")
+    await leader.page.wait_for_selector(".handovers", state="detached")
+    [taken] = await service.sql("SELECT accepted_by FROM handovers")
+    assert taken["accepted_by"] == "zhang-wei"
 
     await page.click(f"{row(incident)} button.act-resolve")
     await page.fill("dialog textarea", "现场处置完毕")
