@@ -92,6 +92,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
     from dutywatch import console
     from dutywatch.web import (
+        board,
         delivery,
         exports,
         handover,
@@ -105,6 +106,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
         supervision,
     )
 
+    board.setup(app)
     delivery.setup(app)
     exports.setup(app)
     handover.setup(app)
@@ -382,6 +384,7 @@ async def get_incident(request: web.Request) -> web.Response:
     body["alerts"] = [alert_json(a) for a in sorted(alerts.values(), key=lambda a: a.id)]
     body["clocks"] = [deadlines.clock_json(c) for c in clocks]
     body["next_deadline"] = deadlines.next_deadline(clocks)
+    body["now"] = rt.clock.now().isoformat()
     body["next_escalation"] = (
         {
             "alert_id": timers[0]["alert_id"],
