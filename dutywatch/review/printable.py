@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from dutywatch.contracts import Grade
-from dutywatch.printing import Lang, PdfDocument, lang_of, local_time, render_html, t
+from dutywatch.printing import DEFAULT_LANG, Lang, PdfDocument, local_time, render_html, t
 from dutywatch.review.figures import Figures, Stats
 
 #: Grade colours, most severe first (red, orange, yellow, blue: the warning colours).
@@ -255,11 +255,10 @@ def _numeric(text: str) -> bool:
     return text.replace(".", "", 1).isdigit()
 
 
-def html(computed: Figures, *, zone: ZoneInfo, lang: str = "zh") -> str:
+def html(computed: Figures, *, zone: ZoneInfo, lang: Lang = DEFAULT_LANG) -> str:
     """A self-contained page on the shared skeleton: inline CSS, charts as data: SVG images, no
     script, no links."""
-    chosen = lang_of(lang)
-    ack, day = _captions(chosen)
+    ack, day = _captions(lang)
     charts = [
         {"id": chart_id, "caption": caption, "base64": base64.b64encode(image).decode()}
         for chart_id, caption, image in (
@@ -270,10 +269,10 @@ def html(computed: Figures, *, zone: ZoneInfo, lang: str = "zh") -> str:
     return render_html(
         "review.html.j2",
         package="dutywatch.review",
-        lang=chosen,
-        page_title=title_of(computed, chosen),
-        summary=summary_lines(computed, zone, chosen),
-        tables=tables(computed, chosen),
+        lang=lang,
+        page_title=title_of(computed, lang),
+        summary=summary_lines(computed, zone, lang),
+        tables=tables(computed, lang),
         charts=charts,
         numeric=_numeric,
     )
@@ -283,27 +282,26 @@ def html(computed: Figures, *, zone: ZoneInfo, lang: str = "zh") -> str:
 
 
 def pdf(
-    computed: Figures, *, zone: ZoneInfo, lang: str = "zh", font_path: str | None = None
+    computed: Figures, *, zone: ZoneInfo, lang: Lang = DEFAULT_LANG, font_path: str | None = None
 ) -> bytes:
     """A4 PDF of the same content, on the shared page layout and font (see
     :func:`dutywatch.printing.pdf_font`); the same content gives the same bytes."""
-    chosen = lang_of(lang)
-    title = title_of(computed, chosen)
+    title = title_of(computed, lang)
     doc = PdfDocument(
         title=title,
-        lang=chosen,
+        lang=lang,
         footer=title,
-        subject=t("review.title", chosen),
+        subject=t("review.title", lang),
         font_path=font_path,
         invariant=True,
     )
     doc.heading(title, level=1)
-    for line in summary_lines(computed, zone, chosen):
+    for line in summary_lines(computed, zone, lang):
         doc.paragraph(line)
-    for table in tables(computed, chosen):
+    for table in tables(computed, lang):
         doc.heading(table.heading)
         doc.table(table.header, table.rows, widths=table.widths)
-    ack, day = _captions(chosen)
+    ack, day = _captions(lang)
     for image, caption in (
         (ack_histogram(computed, "png"), ack),
         (per_day_bars(computed, zone, "png"), day),
