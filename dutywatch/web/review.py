@@ -152,7 +152,8 @@ async def get_review_report(request: web.Request) -> web.Response:
     lang = printing.lang_of(request.query.get("lang"))
     # Charts and PDF layout are CPU work: off the event loop.
     if kind == "pdf":
-        pdf = await asyncio.to_thread(printable.pdf, computed, zone=zone, lang=lang)
+        font = runtime(request).settings.pdf_font
+        pdf = await asyncio.to_thread(printable.pdf, computed, zone=zone, lang=lang, font_path=font)
         return web.Response(
             body=pdf, content_type="application/pdf", headers=_attachment(computed, "pdf")
         )
