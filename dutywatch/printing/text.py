@@ -258,7 +258,7 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     # the review report of a period (dutywatch.review.printable)
     "review.title": {"zh": "值班工作复盘统计", "en": "Duty review figures"},
     "review.period": {
-        "zh": "统计期间（按接报时间）",
+        "zh": "统计期间（按立案时间）",
         "en": "Period (by time the incident was opened)",
     },
     "review.as_of": {"zh": "数据截至", "en": "Figures as of"},
@@ -309,7 +309,7 @@ TEXT: Final[dict[str, dict[Lang, str]]] = {
     "review.list": {"zh": "事件清单", "en": "Incidents"},
     "review.id": {"zh": "编号", "en": "Id"},
     "review.event": {"zh": "事件", "en": "Incident"},
-    "review.opened": {"zh": "接报时间", "en": "Opened"},
+    "review.opened": {"zh": "立案时间", "en": "Opened"},
     "review.chart_ack": {
         "zh": "图1：首次确认用时分布。横轴为分钟，纵轴为事件数。",
         "en": "Figure 1: time to first acknowledgement. Minutes across, incidents up.",
