@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from dutywatch.contracts import Grade
-from dutywatch.printing import DEFAULT_LANG, Lang, PdfDocument, local_time, render_html, t
+from dutywatch.printing import DEFAULT_LANG, Lang, PdfDocument, local_time, render_html, t, t_or
 from dutywatch.review.figures import Figures, Stats
 
 #: Grade colours, most severe first (red, orange, yellow, blue: the warning colours).
@@ -150,12 +150,12 @@ def tables(computed: Figures, lang: Lang) -> list[ReportTable]:
         ReportTable(
             heading=t("review.by_grade", lang),
             header=[t("review.grade", lang), t("review.count", lang)],
-            rows=[[g, str(n)] for g, n in data["by_grade"].items()],
+            rows=[[t_or(f"grade.{g}", lang, g), str(n)] for g, n in data["by_grade"].items()],
         ),
         ReportTable(
             heading=t("review.by_category", lang),
             header=[t("review.category", lang), t("review.count", lang)],
-            rows=[[c, str(n)] for c, n in data["by_category"].items()],
+            rows=[[t_or(f"category.{c}", lang, c), str(n)] for c, n in data["by_category"].items()],
         ),
         ReportTable(
             heading=t("review.times", lang),

@@ -99,6 +99,10 @@ def test_the_same_key_reads_the_same_in_both_reports(lang: printing.Lang) -> Non
     # The review's own words are from the same table, in the language asked for.
     assert printing.t("review.title", lang) in review_text
     assert f"{printing.t('review.incidents', lang)}: 1" in review_html
+    # Grades and categories in the tables are named, not shown as their codes.
+    assert f"<td>{printing.t('category.accident', lang)}</td>" in review_html
+    assert f"<td>{printing.t('grade.II', lang)}</td>" in review_html
+    assert "<td>natural_disaster</td>" not in review_html
 
 
 @pytest.mark.parametrize("lang", printing.LANGS)
