@@ -138,7 +138,7 @@ def supervision_tables(computed: Figures, lang: Lang) -> list[ReportTable]:
     ]
 
 
-def tables(computed: Figures, lang: Lang) -> list[ReportTable]:
+def tables(computed: Figures, lang: Lang, zone: ZoneInfo) -> list[ReportTable]:
     """Every table of the report, in order."""
     data = computed.as_json()
 
@@ -214,7 +214,7 @@ def tables(computed: Figures, lang: Lang) -> list[ReportTable]:
                     f.incident.title,
                     f.incident.org_path,
                     f.incident.grade,
-                    f.incident.opened_at.isoformat(timespec="minutes"),
+                    local_time(f.incident.opened_at, zone, seconds=False),
                     str(f.late),
                     str(f.missing),
                 ]
@@ -272,7 +272,7 @@ def html(computed: Figures, *, zone: ZoneInfo, lang: Lang = DEFAULT_LANG) -> str
         lang=lang,
         page_title=title_of(computed, lang),
         summary=summary_lines(computed, zone, lang),
-        tables=tables(computed, lang),
+        tables=tables(computed, lang, zone),
         charts=charts,
         numeric=_numeric,
     )
@@ -298,7 +298,7 @@ def pdf(
     doc.heading(title, level=1)
     for line in summary_lines(computed, zone, lang):
         doc.paragraph(line)
-    for table in tables(computed, lang):
+    for table in tables(computed, lang, zone):
         doc.heading(table.heading)
         doc.table(table.header, table.rows, widths=table.widths)
     ack, day = _captions(lang)
