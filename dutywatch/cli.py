@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--nats-port", type=int, default=UP_NATS_PORT, help=f"default {UP_NATS_PORT}")
     up.add_argument("--pg-port", type=int, default=UP_PG_PORT, help=f"default {UP_PG_PORT}")
     up.add_argument("--no-demo", action="store_true", help="do not load the demo organisations")
+    up.add_argument(
+        "--json-logs",
+        action="store_true",
+        help="log JSON lines as `serve` does (cheaper per line than the readable form; "
+        "docs/BENCHMARKS.md runs the bench this way)",
+    )
 
     sub.add_parser(
         "serve",
@@ -323,7 +329,7 @@ async def _up(args: argparse.Namespace) -> int:
     from dutywatch.config import Settings, _parse_host_port
     from dutywatch.embedded import EmbeddedNats, EmbeddedPostgres
 
-    logs.configure(json=False)
+    logs.configure(json=args.json_logs)
     host, port = _parse_host_port(args.http)
     data_dir = _prepare_data_dir(args.data_dir)
     postgres = EmbeddedPostgres(data_dir / "postgres", port=args.pg_port)
@@ -354,7 +360,7 @@ async def _up(args: argparse.Namespace) -> int:
             http_host=host,
             http_port=port,
             admin_token=os.environ.get("DUTYWATCH_ADMIN_TOKEN"),
-            json_logs=False,
+            json_logs=args.json_logs,
         )
         return await _run_service(settings, _up_banner(settings, tokens_file))
     finally:

@@ -295,18 +295,43 @@ async def consume(
     stop: asyncio.Event,
     after_commit: Callable[[], None],
 ) -> None:
-    """Pull batches from the durable intake consumer until ``stop``; ack after commit."""
+    """Pull batches from the durable intake consumer until ``stop``; ack after commit.
+
+    Pipelined: the next batch is fetched while the current one's transaction runs, so the
+    loop does not wait on NATS between commits. Batches are still applied one after another,
+    in stream order. A prefetched batch that will not be handled (stopping, or the current
+    batch failed) is handed back with ``nak`` for another replica or the restarted worker.
+    """
     sub = await js.pull_subscribe_bind(
         durable=bus.INTAKE_CONSUMER, stream=settings.stream("REPORTS")
     )
+    ahead: asyncio.Task[list[Msg]] | None = None
     try:
+        ahead = asyncio.create_task(_next_batch(sub, settings))
         while not stop.is_set():
-            msgs = await _next_batch(sub, settings)
+            msgs = await ahead
+            ahead = None
+            if stop.is_set():
+                await _hand_back(msgs)
+                break
+            ahead = asyncio.create_task(_next_batch(sub, settings))
             if msgs:
                 await _handle(msgs, pool, settings, clock)
                 after_commit()
     finally:
+        if ahead is not None:
+            # Waited for, not cancelled: a fetch cancelled mid-flight could leave messages
+            # delivered to this client that nobody settles until their ack wait runs out.
+            with contextlib.suppress(Exception):
+                await _hand_back(await asyncio.shield(ahead))
         await sub.unsubscribe()
+
+
+async def _hand_back(msgs: Sequence[Msg]) -> None:
+    """Give fetched, unhandled messages back to JetStream for redelivery at once."""
+    for msg in msgs:
+        with contextlib.suppress(Exception):
+            await msg.nak()
 
 
 async def _next_batch(sub: JetStreamContext.PullSubscription, settings: Settings) -> list[Msg]:
