@@ -8,6 +8,7 @@ message to ``dutywatch.delivery.worker.deliver`` and settle it as it says: ack w
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import asyncpg
 import structlog
@@ -18,7 +19,7 @@ from dutywatch import bus
 from dutywatch.clock import Clock
 from dutywatch.config import Settings
 from dutywatch.delivery.channels import Channels
-from dutywatch.delivery.worker import Verdict, deliver
+from dutywatch.delivery.worker import State, Verdict, deliver, page_id_of, states
 
 log = structlog.get_logger(__name__)
 
@@ -39,18 +40,43 @@ async def consume(
     try:
         while not stop.is_set():
             msgs = await bus.fetch_waiting(sub, BATCH, what="delivery")
-            await asyncio.gather(*(_handle(msg, pool, channels, settings, clock) for msg in msgs))
+            if not msgs:
+                continue
+            known = await _prefetch(msgs, pool, settings)
+            await asyncio.gather(
+                *(_handle(msg, pool, channels, settings, clock, known) for msg in msgs)
+            )
     finally:
         await channels.close()
         await sub.unsubscribe()
 
 
+async def _prefetch(
+    msgs: list[Msg], pool: asyncpg.Pool, settings: Settings
+) -> Mapping[int, State] | None:
+    """The batch's pages' stored states in one round trip instead of one per page; None
+    when that read fails (each page then reads its own, and is handed back if that fails)."""
+    page_ids = [i for i in map(page_id_of, (m.data for m in msgs)) if i is not None]
+    if not page_ids:
+        return None
+    try:
+        return await states(pool, settings, page_ids)
+    except Exception as exc:
+        log.warning("delivery_prefetch_failed", error=repr(exc), pages=len(page_ids))
+        return None
+
+
 async def _handle(
-    msg: Msg, pool: asyncpg.Pool, channels: Channels, settings: Settings, clock: Clock
+    msg: Msg,
+    pool: asyncpg.Pool,
+    channels: Channels,
+    settings: Settings,
+    clock: Clock,
+    known: Mapping[int, State] | None = None,
 ) -> None:
     try:
         outcome = await deliver(
-            pool, channels, settings, clock, msg.data, keep_alive=msg.in_progress
+            pool, channels, settings, clock, msg.data, keep_alive=msg.in_progress, prefetched=known
         )
     except Exception:
         # Kept, not dropped: redelivered after the delay and planned again from its receipts.
