@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from dutywatch import demo
+from dutywatch import auth, demo
 from dutywatch.clock import ManualClock
 from dutywatch.config import Settings
 from dutywatch.contracts import Grade
@@ -200,6 +200,23 @@ async def events(service: Service) -> AsyncIterator[Inbox]:
     ).start()
     yield inbox
     await inbox.stop()
+
+
+@pytest.fixture
+async def officer_nangang(service: Service) -> str:
+    """A duty officer of the other district (南岗区), for the isolation tests."""
+    conn = await asyncpg.connect(service.settings.database_url)
+    try:
+        return await auth.create_token(
+            conn,
+            label="officer-chen-jing",
+            role=auth.Role.OFFICER,
+            org_path="harbin.nangang",
+            person_id="chen-jing",
+            key=service.settings.token_key,
+        )
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
