@@ -202,21 +202,30 @@ async def events(service: Service) -> AsyncIterator[Inbox]:
     await inbox.stop()
 
 
-@pytest.fixture
-async def officer_nangang(service: Service) -> str:
-    """A duty officer of the other district (南岗区), for the isolation tests."""
+async def make_token(
+    service: Service, label: str, role: auth.Role, org: str, person: str | None = None
+) -> str:
+    """A token made straight in the database, as `dutywatch token create` makes it."""
     conn = await asyncpg.connect(service.settings.database_url)
     try:
         return await auth.create_token(
             conn,
-            label="officer-chen-jing",
-            role=auth.Role.OFFICER,
-            org_path="harbin.nangang",
-            person_id="chen-jing",
+            label=label,
+            role=role,
+            org_path=org,
+            person_id=person,
             key=service.settings.token_key,
         )
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def officer_nangang(service: Service) -> str:
+    """A duty officer of the other district (南岗区), for the isolation tests."""
+    return await make_token(
+        service, "officer-chen-jing", auth.Role.OFFICER, "harbin.nangang", "chen-jing"
+    )
 
 
 @pytest.fixture

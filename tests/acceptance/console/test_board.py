@@ -12,7 +12,15 @@ from typing import Any
 
 from playwright.async_api import Page
 
-from tests.acceptance.conftest import ACK_TIMEOUT, START, Service, eventually, make_report
+from dutywatch import auth
+from tests.acceptance.conftest import (
+    ACK_TIMEOUT,
+    START,
+    Service,
+    eventually,
+    make_report,
+    make_token,
+)
 from tests.acceptance.console.conftest import Console, OpenConsole, within
 from tests.acceptance.test_board_api import incident_of as incident_id
 
@@ -457,6 +465,31 @@ async def test_an_officer_of_another_district_never_sees_the_incident(
     assert "道里区的事件" not in (await page.text_content("#view") or "")
     answer = await page.request.get(f"{opened.base}/api/v1/incidents/{daoli_id}")
     assert answer.status == 403
+
+
+async def test_an_incident_forwarded_in_from_another_district_shows_at_once(
+    service: Service, console: OpenConsole
+) -> None:
+    """Reported to Daoli and forwarded (转办) to Nangang: the Nangang office's board (an
+    office token: nobody there is paged to it, so only the incident events can tell) shows it
+    without waiting for its once-a-minute refetch."""
+    office = await make_token(service, "office-nangang", auth.Role.OFFICE, "harbin.nangang")
+    report = make_report(title="应由南岗区处置的事件")
+    await service.publish(report)
+    incident = await incident_id(service, report["incident_ref"])
+    opened = await console(office)
+    page = opened.page
+    await board_ready(page)
+    await mark_no_reload(page)
+    assert await page.locator(row(incident)).count() == 0
+    forwarded = await service.client.post(
+        f"/api/v1/incidents/{incident}/forward",
+        json={"to": "harbin.nangang", "note": "事发地属南岗区"},
+        headers=service.auth(service.tokens.officer_daoli),
+    )
+    assert forwarded.status == 200, await forwarded.text()
+    await page.locator(row(incident)).wait_for(timeout=3000)
+    assert await same_page(page)
 
 
 async def test_screenshots_of_the_board_and_an_incident(
