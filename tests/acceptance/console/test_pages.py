@@ -496,6 +496,10 @@ async def test_the_board_and_incident_pages_have_enough_contrast(
     assert await page.evaluate(CONTRAST_JS, "#bar") == [], (scheme, "bar")
     await page.click(f"tr[data-incident-id='{first}'] button.act-ack")
     await page.wait_for_selector(".act-result li[data-kind=acknowledged]")
+    # The hardest case: green "acknowledged" on a row both selected and late.
+    await page.wait_for_selector(
+        f"tr[data-incident-id='{first}'][data-state=acknowledged][aria-current].row-late .acked"
+    )
     assert await page.evaluate(CONTRAST_JS) == [], (scheme, "board after acknowledging")
     await show(opened, f"#/incident/{first}", "table.timeline tr[data-kind=note]")
     await page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
