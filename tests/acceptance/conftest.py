@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from dutywatch import demo
+from dutywatch import auth, demo
 from dutywatch.clock import ManualClock
 from dutywatch.config import Settings
 from dutywatch.contracts import Grade
@@ -210,6 +210,32 @@ async def events(service: Service) -> AsyncIterator[Inbox]:
     ).start()
     yield inbox
     await inbox.stop()
+
+
+async def make_token(
+    service: Service, label: str, role: auth.Role, org: str, person: str | None = None
+) -> str:
+    """A token made straight in the database, as `dutywatch token create` makes it."""
+    conn = await asyncpg.connect(service.settings.database_url)
+    try:
+        return await auth.create_token(
+            conn,
+            label=label,
+            role=role,
+            org_path=org,
+            person_id=person,
+            key=service.settings.token_key,
+        )
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def officer_nangang(service: Service) -> str:
+    """A duty officer of the other district (南岗区), for the isolation tests."""
+    return await make_token(
+        service, "officer-chen-jing", auth.Role.OFFICER, "harbin.nangang", "chen-jing"
+    )
 
 
 @pytest.fixture

@@ -1,13 +1,19 @@
-"""The console's board over HTTP (``GET /api/v1/board``) and the live incident events of a
-subtree (``GET /api/v1/incidents/live``): what is shown, in what order, to whom."""
+"""The console's board over HTTP (``GET /api/v1/board``), the live incident events of a
+subtree (``GET /api/v1/incidents/live``) and the console's one stream of both pages and
+incident events (``GET /api/v1/console/live``): what is shown, in what order, to whom, and
+what a reconnect resumes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
-from tests.acceptance.conftest import ACK_TIMEOUT, Service, eventually, make_report
+from aiohttp import ClientResponse
+
+from tests.acceptance.conftest import ACK_TIMEOUT, Inbox, Service, eventually, make_report
 from tests.acceptance.test_live_pages import next_event
 
 
@@ -153,3 +159,175 @@ async def test_the_incident_feed_refuses_another_subtree(service: Service) -> No
     )
     assert answer.status == 403
     assert "outside" in (await answer.json())["detail"]
+
+
+async def open_console_feed(
+    service: Service, token: str, after: str | None = None
+) -> ClientResponse:
+    headers = service.auth(token) | ({"Last-Event-ID": after} if after else {})
+    feed = await service.client.get("/api/v1/console/live", headers=headers)
+    assert feed.status == 200, await feed.text()
+    assert feed.headers["Content-Type"].startswith("text/event-stream")
+    return feed
+
+
+async def events_until_quiet(feed: ClientResponse, quiet: float = 1.5) -> list[dict[str, str]]:
+    """Every event of the stream until none comes for ``quiet`` seconds (comments skipped)."""
+    found: list[dict[str, str]] = []
+    event: dict[str, str] = {}
+    while True:
+        try:
+            raw = await asyncio.wait_for(feed.content.readline(), quiet)
+        except TimeoutError:
+            return found
+        assert raw, "the stream ended"
+        line = raw.decode().rstrip("\n")
+        if not line:
+            if "event" in event:
+                found.append(dict(event))
+            event.clear()
+        elif not line.startswith(":"):
+            name, _, value = line.partition(": ")
+            event[name] = value
+
+
+def what(events: list[dict[str, str]]) -> list[tuple[str, str, int]]:
+    """Each page as (page, reason, incident) and each incident event as (incident, kind, id)."""
+    said = []
+    for event in events:
+        body = json.loads(event["data"])
+        if event["event"] == "page":
+            said.append(("page", body["reason"], body["incident_id"]))
+        elif event["event"] == "incident":
+            said.append(("incident", body["kind"], body["incident_id"]))
+    return sorted(said)
+
+
+def position(event_id: str) -> tuple[int, int]:
+    matched = re.fullmatch(r"p(\d+)-e(\d+)", event_id)
+    assert matched, event_id
+    return int(matched[1]), int(matched[2])
+
+
+async def test_the_console_stream_resumes_both_pages_and_incident_events_exactly(
+    service: Service, pages: Inbox
+) -> None:
+    """One stream per console tab: li-na's pages and her subtree's incident events, each event
+    id the position in both streams, so a reconnect gets exactly what it missed of each."""
+    officer = service.tokens.officer_daoli
+    feed = await open_console_feed(service, officer)
+    try:
+        [ready] = await events_until_quiet(feed, quiet=0.5)
+    finally:
+        feed.close()
+    assert ready["event"] == "ready"
+    # Away from the start: a page and an incident event missed, another district's not sent.
+    first = make_report(title="断线期间的事件")
+    await service.publish(make_report(org="harbin.nangang", title="南岗的事件"))
+    await service.publish(first)
+    first_id = await incident_of(service, first["incident_ref"])
+    await pages.wait_for(1)
+    feed = await open_console_feed(service, officer, after=ready["id"])
+    try:
+        caught_up = await events_until_quiet(feed)
+    finally:
+        feed.close()
+    assert caught_up[0]["event"] == "ready"
+    assert what(caught_up) == [
+        ("incident", "opened", first_id),
+        ("page", "first_page", first_id),
+    ]
+    ids = [position(event["id"]) for event in caught_up]
+    # Each stream's position only moves on, and both moved.
+    assert [p for p, _ in ids] == sorted(p for p, _ in ids)
+    assert [e for _, e in ids] == sorted(e for _, e in ids)
+    assert ids[0][0] < ids[-1][0]
+    assert ids[0][1] < ids[-1][1]
+
+    # Away again: an acknowledgement and a second incident (its page too); nothing seen
+    # before comes again.
+    ack = await service.client.post(
+        f"/api/v1/incidents/{first_id}/ack", headers=service.auth(officer)
+    )
+    assert ack.status == 200
+    second = make_report(title="第二起事件")
+    await service.publish(second)
+    second_id = await incident_of(service, second["incident_ref"])
+    await pages.wait_for(2)
+    feed = await open_console_feed(service, officer, after=caught_up[-1]["id"])
+    try:
+        again = await events_until_quiet(feed)
+    finally:
+        feed.close()
+    assert what(again) == [
+        ("incident", "acknowledged", first_id),
+        ("incident", "opened", second_id),
+        ("page", "first_page", second_id),
+    ]
+    # Both positions start where the last id left them.
+    assert position(again[0]["id"]) == ids[-1]
+
+
+async def test_the_console_stream_checks_its_resume_point(service: Service) -> None:
+    for bad in ("12", "p1-x2", "e1-p2"):
+        answer = await service.client.get(
+            "/api/v1/console/live",
+            headers=service.auth(service.tokens.officer_daoli) | {"Last-Event-ID": bad},
+        )
+        assert answer.status == 400, bad
+        assert (await answer.json())["field"] == "Last-Event-ID"
+    answer = await service.client.get(
+        "/api/v1/console/live",
+        params={"org": "harbin.nangang"},
+        headers=service.auth(service.tokens.officer_daoli),
+    )
+    assert answer.status == 403
+
+
+async def test_an_incident_forwarded_in_from_outside_reaches_the_receiving_board_live(
+    service: Service, officer_nangang: str
+) -> None:
+    """Reported to Nangang, forwarded (转办) to Daoli: Daoli's live stream learns of the
+    forward and what follows (published under Daoli's path too); Nangang's and the city's
+    streams get each event once."""
+    report = make_report(org="harbin.nangang", title="跨区转办的事件")
+    await service.publish(report)
+    incident = await incident_of(service, report["incident_ref"])
+    streams = {
+        "daoli": await open_console_feed(service, service.tokens.officer_daoli),
+        "nangang": await open_console_feed(service, officer_nangang),
+        "city": await service.client.get(
+            "/api/v1/incidents/live", headers=service.auth(service.tokens.admin)
+        ),
+    }
+    try:
+        for feed in streams.values():
+            await events_until_quiet(feed, quiet=0.5)  # `ready`, and nothing else yet
+        forwarded = await service.client.post(
+            f"/api/v1/incidents/{incident}/forward",
+            json={"to": "harbin.daoli", "note": "属道里区管辖"},
+            headers=service.auth(officer_nangang),
+        )
+        assert forwarded.status == 200, await forwarded.text()
+        ack = await service.client.post(
+            f"/api/v1/incidents/{incident}/ack", headers=service.auth(service.tokens.officer_daoli)
+        )
+        assert ack.status == 200, await ack.text()
+        seen = {name: await events_until_quiet(feed) for name, feed in streams.items()}
+    finally:
+        for feed in streams.values():
+            feed.close()
+    kinds = {
+        name: [
+            json.loads(e["data"])["kind"]
+            for e in events
+            if e["event"] == "incident" and json.loads(e["data"])["incident_id"] == incident
+        ]
+        for name, events in seen.items()
+    }
+    assert kinds["daoli"], "the receiving district never heard of the forward"
+    assert kinds["daoli"][-1] == "acknowledged"
+    assert kinds["daoli"] == kinds["nangang"] == kinds["city"], kinds
+    assert len(kinds["city"]) == len(set(kinds["city"])), "the city's stream got a copy twice"
+    body = (await board(service, service.tokens.officer_daoli))["incidents"]
+    assert incident in [row["id"] for row in body]

@@ -1,7 +1,7 @@
 // The board (#/board): the open incidents of the signed-in person's organisations, most
 // severe then newest first (the server's order), with who is paged, the acknowledgement, the
 // next escalation and the next reporting deadline counting down on the service's clock.
-// It refetches whenever a live feed brings something (and after a reconnect), so it never
+// It refetches whenever the live stream brings something (and after a reconnect), so it never
 // needs a reload. Keys: j/n next, k/p previous, a acknowledge, Enter open.
 
 import { api, data, formatDuration, formatTime, go, h, registerMessages, route, state, t } from "./app.js";
@@ -245,8 +245,9 @@ route("#/board", async (view) => {
   });
   document.addEventListener("keydown", onKey);
   const ticker = setInterval(() => tick(body), 1000);
-  // A safety net for what no event announces to this subtree (an incident forwarded in from
-  // another district's office): a quiet board still refetches once a minute.
+  // A safety net for what no event announces to this subtree (an incident forwarded on from
+  // this subtree to a third office, whose events then go out under that office's path): a
+  // quiet board still refetches once a minute.
   const sweep = setInterval(refresh, 60000);
   await refresh();
 

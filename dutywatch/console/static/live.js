@@ -1,18 +1,22 @@
-// The console's live feeds: the signed-in person's pages (GET /api/v1/pages/live) and the
-// incident events of their organisations (GET /api/v1/incidents/live), kept open while
-// signed in, whatever page is shown.
+// The console's live stream: the signed-in person's pages and the incident events of their
+// organisations on ONE connection per tab (GET /api/v1/console/live; browsers allow six
+// HTTP/1.1 connections per origin, and two streams per tab left three tabs none for their own
+// requests), kept open while signed in, whatever page is shown.
 //
 // Pages call onLive(listener); a listener gets {type: "page" | "incident" | "open", data}.
-// "open" comes whenever a feed (re)connects: a page refetches then, so nothing missed while
-// the stream was down stays missing (the feeds also resume from Last-Event-ID themselves).
-// A new page beeps (WebAudio, no file) and shows a browser notification when permitted.
-// #conn in the bar says whether the feeds are live (data-state="live") or lost ("lost").
+// "open" comes whenever the stream (re)connects: a page refetches then, so nothing missed
+// while the stream was down stays missing (the stream also resumes from Last-Event-ID itself:
+// each id is "p<seq>-e<seq>", the position in both of the service's streams, and the first
+// event, "ready", gives it before anything else comes).
+// A new page beeps (WebAudio, no file) and shows a browser notification when permitted; the
+// bar's #notify button asks for that permission (browsers want a click to ask).
+// #conn in the bar says whether the stream is live (data-state="live") or lost ("lost").
 
-import { registerMessages, state, t } from "./app.js";
+import { registerMessages, state, t, toast } from "./app.js";
 
 const RETRY_MS = [1000, 2000, 4000, 8000];
 const listeners = new Set();
-let feeds = [];
+let feed = null;
 
 export function onLive(listener) {
   listeners.add(listener);
@@ -29,12 +33,14 @@ function emit(type, data = null) {
   }
 }
 
-/** One SSE feed that reconnects by itself: EventSource retries a broken stream (with
+const STREAM = "/api/v1/console/live";
+const KINDS = ["page", "incident"];
+
+/** The SSE stream, reconnecting by itself: EventSource retries a broken stream (with
  * Last-Event-ID), and when it gives up (an error answer) a new one starts after the last id. */
 class Feed {
-  constructor(path, kind) {
+  constructor(path) {
     this.path = path;
-    this.kind = kind;
     this.lastId = null;
     this.live = false;
     this.failures = 0;
@@ -51,22 +57,27 @@ class Feed {
     source.addEventListener("open", () => {
       this.failures = 0;
       this.setLive(true);
-      emit("open", { feed: this.kind });
+      emit("open");
     });
-    source.addEventListener(this.kind, (event) => {
+    source.addEventListener("ready", (event) => {
       this.lastId = event.lastEventId || this.lastId;
-      let data = null;
-      try {
-        data = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      emit(this.kind, data);
     });
+    for (const kind of KINDS) {
+      source.addEventListener(kind, (event) => {
+        this.lastId = event.lastEventId || this.lastId;
+        let data = null;
+        try {
+          data = JSON.parse(event.data);
+        } catch {
+          return;
+        }
+        emit(kind, data);
+      });
+    }
     source.addEventListener("error", () => {
       this.setLive(false);
       if (!state.who) {
-        // The session ended (the page shows the sign-in form): signing in starts new feeds.
+        // The session ended (the page shows the sign-in form): signing in starts a new one.
         this.close();
         return;
       }
@@ -95,26 +106,21 @@ class Feed {
 function showState() {
   const conn = document.getElementById("conn");
   if (!conn) return;
-  const live = feeds.length > 0 && feeds.every((f) => f.live);
-  conn.dataset.state = feeds.length === 0 ? "idle" : live ? "live" : "lost";
-  conn.textContent = feeds.length === 0 ? "" : t(live ? "conn.live" : "conn.lost");
+  conn.dataset.state = feed === null ? "idle" : feed.live ? "live" : "lost";
+  conn.textContent = feed === null ? "" : t(feed.live ? "conn.live" : "conn.lost");
 }
 
 function start() {
   stop();
-  feeds = [new Feed("/api/v1/incidents/live", "incident")];
-  // The pages feed is a person's: a token without one (an office, the administrator) has none.
-  if (state.who && state.who.person_id) feeds.push(new Feed("/api/v1/pages/live", "page"));
+  // One stream: it carries pages only for a token that belongs to a person.
+  feed = new Feed(STREAM);
   showState();
-  if ("Notification" in window && Notification.permission === "default") {
-    // Asked once; a browser that blocks the question without a click just says no.
-    Notification.requestPermission().catch(() => {});
-  }
+  showNotifyButton();
 }
 
 function stop() {
-  for (const feed of feeds) feed.close();
-  feeds = [];
+  if (feed) feed.close();
+  feed = null;
   showState();
 }
 
@@ -180,6 +186,38 @@ function notify(page) {
   }
 }
 
+// ---- the bar's "Enable notifications" button ---------------------------------------------
+
+/** Shown while the browser could notify but has not been allowed to (hidden when it is, or
+ * when the browser has no notifications). Browsers ask only after a click on the page. */
+function showNotifyButton() {
+  const button = document.getElementById("notify");
+  if (!button) return;
+  button.hidden = !("Notification" in window) || Notification.permission === "granted";
+}
+
+async function askToNotify() {
+  let answer = "default";
+  try {
+    answer = await Notification.requestPermission();
+  } catch {
+    // An old browser's callback form, or none at all: the state below says what came of it.
+    answer = "Notification" in window ? Notification.permission : "default";
+  }
+  showNotifyButton();
+  if (answer === "granted") toast(t("live.notify_on"));
+  else if (answer === "denied") toast(t("live.notify_blocked"), "error");
+}
+
+document.getElementById("notify")?.addEventListener("click", () => {
+  if ("Notification" in window) askToNotify();
+});
+// Allowed or blocked from the browser's own settings: the button follows.
+navigator.permissions
+  ?.query({ name: "notifications" })
+  .then((status) => status.addEventListener("change", showNotifyButton))
+  .catch(() => {});
+
 onLive(({ type, data }) => {
   if (type !== "page") return;
   beep();
@@ -195,10 +233,16 @@ registerMessages({
     "conn.live": "实时",
     "conn.lost": "连接中断，正在重连",
     "live.paged_title": "新的呼叫",
+    "live.notify": "开启通知",
+    "live.notify_on": "已开启通知：新的呼叫会弹出提醒。",
+    "live.notify_blocked": "浏览器已禁止本站的通知，请在浏览器的网站设置中允许。",
   },
   en: {
     "conn.live": "Live",
     "conn.lost": "Connection lost, reconnecting",
     "live.paged_title": "You are paged",
+    "live.notify": "Enable notifications",
+    "live.notify_on": "Notifications are on: a new page pops up.",
+    "live.notify_blocked": "The browser blocks notifications from this site; allow them in its site settings.",
   },
 });

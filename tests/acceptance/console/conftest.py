@@ -17,11 +17,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from dutywatch import auth
 from tests.acceptance.conftest import Service
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
@@ -126,23 +124,6 @@ async def console(browser: Browser, service: Service) -> AsyncIterator[OpenConso
     for context in contexts:
         with contextlib.suppress(Exception):
             await context.close()
-
-
-@pytest.fixture
-async def officer_nangang(service: Service) -> str:
-    """A duty officer of the other district (南岗区), for the isolation tests."""
-    conn = await asyncpg.connect(service.settings.database_url)
-    try:
-        return await auth.create_token(
-            conn,
-            label="officer-chen-jing",
-            role=auth.Role.OFFICER,
-            org_path="harbin.nangang",
-            person_id="chen-jing",
-            key=service.settings.token_key,
-        )
-    finally:
-        await conn.close()
 
 
 async def within(seconds: float, check: Callable[[], Awaitable[bool]]) -> None:

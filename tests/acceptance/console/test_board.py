@@ -12,7 +12,15 @@ from typing import Any
 
 from playwright.async_api import Page
 
-from tests.acceptance.conftest import ACK_TIMEOUT, START, Service, eventually, make_report
+from dutywatch import auth
+from tests.acceptance.conftest import (
+    ACK_TIMEOUT,
+    START,
+    Service,
+    eventually,
+    make_report,
+    make_token,
+)
 from tests.acceptance.console.conftest import Console, OpenConsole, within
 from tests.acceptance.test_board_api import incident_of as incident_id
 
@@ -320,6 +328,59 @@ async def test_a_cut_connection_is_restored_and_the_board_catches_up(
             await proxy.cut()
 
 
+#: Keeps each EventSource a page makes, to count the open ones (OPEN_STREAMS: their paths).
+STREAM_COUNTER = """(() => {
+  window.__dwStreams = [];
+  const Real = window.EventSource;
+  window.EventSource = class extends Real {
+    constructor(url, options) {
+      super(url, options);
+      window.__dwStreams.push(this);
+    }
+  };
+})()"""
+OPEN_STREAMS = """window.__dwStreams
+  .filter((s) => s.readyState !== EventSource.CLOSED)
+  .map((s) => new URL(s.url).pathname)"""
+
+
+async def test_three_tabs_of_one_person_each_load_the_board_and_act(
+    service: Service, console: OpenConsole
+) -> None:
+    """Browsers open at most six HTTP/1.1 connections per origin: each tab holds one live
+    stream, so three tabs of the same person leave room for their own requests."""
+    first = await console(service.tokens.officer_daoli)
+    # Counts the streams a tab opens (the tabs opened from here on).
+    await first.context.add_init_script(STREAM_COUNTER)
+    tabs = [first.page]
+    for _ in range(2):
+        tab = await first.context.new_page()
+        await tab.goto(f"{first.base}/console/#/board")  # signed in already: the cookie
+        tabs.append(tab)
+    for tab in tabs:
+        await board_ready(tab)
+        await mark_no_reload(tab)
+    reports = [make_report(title=f"第{n}个标签页的事件") for n in (1, 2, 3)]
+    ids = []
+    for report in reports:
+        await service.publish(report)
+        ids.append(await incident_id(service, report["incident_ref"]))
+    for tab, incident in zip(tabs, ids, strict=True):
+        # Each tab acknowledges its own incident: a request made beside three open streams.
+        await tab.bring_to_front()
+        await tab.click(f"{row(incident)} button.act-ack", timeout=5000)
+        await tab.locator(".act-result li[data-kind=acknowledged]").wait_for(timeout=5000)
+    for tab in tabs:
+        # And every tab learns of the others' acknowledgements live.
+        for incident in ids:
+            await tab.wait_for_selector(f"{row(incident)}[data-state=acknowledged]", timeout=5000)
+        assert await same_page(tab)
+        assert await tab.get_attribute("#conn", "data-state") == "live"
+    # One stream per tab, not two.
+    for tab in tabs[1:]:
+        assert await tab.evaluate(OPEN_STREAMS) == ["/api/v1/console/live"]
+
+
 VISIBLE_TEXT = """() => {
   const texts = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -404,6 +465,31 @@ async def test_an_officer_of_another_district_never_sees_the_incident(
     assert "道里区的事件" not in (await page.text_content("#view") or "")
     answer = await page.request.get(f"{opened.base}/api/v1/incidents/{daoli_id}")
     assert answer.status == 403
+
+
+async def test_an_incident_forwarded_in_from_another_district_shows_at_once(
+    service: Service, console: OpenConsole
+) -> None:
+    """Reported to Daoli and forwarded (转办) to Nangang: the Nangang office's board (an
+    office token: nobody there is paged to it, so only the incident events can tell) shows it
+    without waiting for its once-a-minute refetch."""
+    office = await make_token(service, "office-nangang", auth.Role.OFFICE, "harbin.nangang")
+    report = make_report(title="应由南岗区处置的事件")
+    await service.publish(report)
+    incident = await incident_id(service, report["incident_ref"])
+    opened = await console(office)
+    page = opened.page
+    await board_ready(page)
+    await mark_no_reload(page)
+    assert await page.locator(row(incident)).count() == 0
+    forwarded = await service.client.post(
+        f"/api/v1/incidents/{incident}/forward",
+        json={"to": "harbin.nangang", "note": "事发地属南岗区"},
+        headers=service.auth(service.tokens.officer_daoli),
+    )
+    assert forwarded.status == 200, await forwarded.text()
+    await page.locator(row(incident)).wait_for(timeout=3000)
+    assert await same_page(page)
 
 
 async def test_screenshots_of_the_board_and_an_incident(

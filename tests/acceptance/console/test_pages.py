@@ -100,9 +100,10 @@ BAD_JS = """() => {
   return colour;
 }"""
 
-#: Text in #view whose contrast with what is behind it is below 4.5:1 (WCAG 2 relative
-#: luminance; backgrounds composited from the root down; SVG text by its fill).
-CONTRAST_JS = r"""() => {
+#: Text in #view (or the element `root` selects) whose contrast with what is behind it is
+#: below 4.5:1 (WCAG 2 relative luminance; backgrounds composited from the root down; SVG
+#: text by its fill).
+CONTRAST_JS = r"""(root) => {
   const parse = (text) => {
     let m = text.match(/^rgba?\(([^)]+)\)$/);
     if (m) {
@@ -135,7 +136,8 @@ CONTRAST_JS = r"""() => {
     return colour;
   };
   const low = [];
-  const walker = document.createTreeWalker(document.getElementById("view"), NodeFilter.SHOW_TEXT);
+  const start = document.querySelector(root || "#view");
+  const walker = document.createTreeWalker(start, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const el = node.parentElement;
     if (!node.data.trim() || !el.checkVisibility()) continue;
@@ -453,3 +455,52 @@ async def test_every_page_fits_a_phone_and_a_wall_display(
             "() => [document.documentElement.scrollWidth, window.innerWidth]"
         )
         assert width[0] <= width[1], (hash_, width)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_the_board_and_incident_pages_have_enough_contrast(
+    service: Service, console: OpenConsole, scheme: str
+) -> None:
+    """The board (grades, acknowledged and not, a run-out deadline, the selected row) and the
+    incident page (timeline kinds, reports, every detail open) at 4.5:1 in both schemes."""
+    first = await open_incident(service, grade="I", title="松花江冰面塌陷")
+    await open_incident(service, grade="III", category="public_health", title="学校食物中毒")
+    acked = await open_incident(service, grade="IV", title="中央大街积水")
+    officer = service.auth(service.tokens.officer_daoli)
+    answer = await service.client.post(f"/api/v1/incidents/{acked}/ack", headers=officer)
+    assert answer.status == 200
+    note = await service.client.post(
+        f"/api/v1/incidents/{first}/notes", json={"text": "已通知消防"}, headers=officer
+    )
+    assert note.status == 201
+    await service.clock.advance(timedelta(hours=3))  # escalations fire, clocks run out (迟报)
+
+    async def late() -> bool:
+        rows = await service.sql(
+            "SELECT 1 FROM timeline_entries WHERE incident_id = $1 AND kind = 'report_late'", first
+        )
+        return bool(rows)
+
+    await eventually(late, what="a reporting clock run out")
+    opened = await console(service.tokens.officer_daoli, hash_="#/duty")
+    page = opened.page
+    await page.emulate_media(color_scheme=scheme)
+    await show(opened, "#/board", f"tr[data-incident-id='{first}']")
+    await page.locator("body").click(position={"x": 5, "y": 5})
+    await page.keyboard.press("j")  # a selected row too
+    await page.wait_for_selector("table.board tr[aria-current]")
+    assert await page.locator("table.board .late").count() > 0
+    assert await page.evaluate(CONTRAST_JS) == [], (scheme, "board")
+    # The bar (with its notifications button) and an action's result too.
+    assert await page.is_visible("#notify")
+    assert await page.evaluate(CONTRAST_JS, "#bar") == [], (scheme, "bar")
+    await page.click(f"tr[data-incident-id='{first}'] button.act-ack")
+    await page.wait_for_selector(".act-result li[data-kind=acknowledged]")
+    # The hardest case: green "acknowledged" on a row both selected and late.
+    await page.wait_for_selector(
+        f"tr[data-incident-id='{first}'][data-state=acknowledged][aria-current].row-late .acked"
+    )
+    assert await page.evaluate(CONTRAST_JS) == [], (scheme, "board after acknowledging")
+    await show(opened, f"#/incident/{first}", "table.timeline tr[data-kind=note]")
+    await page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    assert await page.evaluate(CONTRAST_JS) == [], (scheme, "incident")

@@ -71,3 +71,39 @@ async def test_the_console_is_served_with_a_strict_content_security_policy(
     assert "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp
     assert '<script type="module" src="/console/static/app.js">' in await answer.text()
+
+
+async def test_the_notifications_button_asks_and_is_gone_once_allowed(
+    service: Service, console: OpenConsole
+) -> None:
+    """Browsers ask for notifications only after a click: the bar has a button for it, in
+    both languages, hidden once allowed and where the browser has no notifications."""
+    opened = await console(service.tokens.officer_daoli)
+    page = opened.page
+    assert await page.evaluate("Notification.permission") != "granted"
+    button = page.locator("#notify")
+    await button.wait_for()
+    assert await button.text_content() == "开启通知"
+    await page.select_option("#lang", "en")
+    assert await button.text_content() == "Enable notifications"
+
+    # Asked with a click, not allowed (headless Chromium has nobody to say yes): it stays.
+    await button.click()
+    await page.wait_for_timeout(500)
+    assert await button.is_visible()
+    # Allowed (as from the browser's own prompt or settings): the button goes by itself.
+    await opened.context.grant_permissions(["notifications"])
+    await button.wait_for(state="hidden", timeout=3000)
+    assert await page.evaluate("Notification.permission") == "granted"
+    await page.reload()  # still allowed: the button stays hidden after a reload
+    await page.wait_for_selector("#conn[data-state=live]")
+    assert await button.is_hidden()
+    assert await opened.missing_strings() == []
+
+    # A browser without notifications: no button.
+    other = await console(service.tokens.officer_daoli)
+    await other.context.add_init_script("delete window.Notification")
+    await other.page.reload()
+    await other.page.wait_for_selector("#conn[data-state=live]")
+    assert await other.page.evaluate("'Notification' in window") is False
+    assert await other.page.locator("#notify").is_hidden()
