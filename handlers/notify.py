@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 from dutywatch import bus
 from dutywatch.clock import Clock
 from dutywatch.config import Settings
+from dutywatch.db import unreachable
 from dutywatch.delivery.channels import Channels
 from dutywatch.delivery.worker import Verdict, deliver
 
@@ -39,7 +40,15 @@ async def consume(
     try:
         while not stop.is_set():
             msgs = await bus.fetch_waiting(sub, BATCH, what="delivery")
-            await asyncio.gather(*(_handle(msg, pool, channels, settings, clock) for msg in msgs))
+            results = await asyncio.gather(
+                *(_handle(msg, pool, channels, settings, clock) for msg in msgs),
+                return_exceptions=True,
+            )
+            # Only an unreachable database gets out of _handle: each page was given back, and
+            # the supervisor starts this worker again with backoff instead of churning.
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
     finally:
         await channels.close()
         await sub.unsubscribe()
@@ -52,7 +61,10 @@ async def _handle(
         outcome = await deliver(
             pool, channels, settings, clock, msg.data, keep_alive=msg.in_progress
         )
-    except Exception:
+    except Exception as exc:
+        if unreachable(exc):
+            await msg.nak(delay=bus.UNREACHABLE_REDELIVERY_DELAY)
+            raise
         # Kept, not dropped: redelivered after the delay and planned again from its receipts.
         log.exception("delivery_failed", subject=msg.subject)
         await msg.nak(delay=REDELIVERY_DELAY)

@@ -161,17 +161,23 @@ def _work_queue(
 
 
 def intake_consumer_config(settings: Settings) -> ConsumerConfig:
-    # ack_wait: long enough for a batch transaction under load; a crashed replica's
-    # messages are redelivered to another after it.
+    # ack_wait (DUTYWATCH_INTAKE_ACK_WAIT): long enough for a batch transaction under load; a
+    # crashed replica's messages are redelivered to another after it.
     return _work_queue(
-        INTAKE_CONSUMER, settings.subject("report", ">"), ack_wait=30, max_ack_pending=20_000
+        INTAKE_CONSUMER,
+        settings.subject("report", ">"),
+        ack_wait=settings.intake_ack_wait,
+        max_ack_pending=20_000,
     )
 
 
 def cap_consumer_config(settings: Settings) -> ConsumerConfig:
     # A Cancel waits (nak with a delay) until the report it resolves is taken in.
     return _work_queue(
-        CAP_CONSUMER, settings.subject("cap", ">"), ack_wait=30, max_ack_pending=1_000
+        CAP_CONSUMER,
+        settings.subject("cap", ">"),
+        ack_wait=settings.intake_ack_wait,
+        max_ack_pending=1_000,
     )
 
 
@@ -192,6 +198,9 @@ def delivery_consumer_config(settings: Settings) -> ConsumerConfig:
 
 #: How long an idle worker waits on a fetch before looking at its stop flag again.
 IDLE_FETCH_TIMEOUT = 1.0
+#: Seconds before JetStream redelivers messages a worker gave back because PostgreSQL was
+#: unreachable (the worker itself is started again with backoff by the Supervisor).
+UNREACHABLE_REDELIVERY_DELAY = 1.0
 
 
 async def fetch_waiting(
