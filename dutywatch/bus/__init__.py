@@ -196,8 +196,13 @@ def delivery_consumer_config(settings: Settings) -> ConsumerConfig:
     )
 
 
-#: How long an idle worker waits on a fetch before looking at its stop flag again.
-IDLE_FETCH_TIMEOUT = 1.0
+#: How long an idle worker waits on a fetch before looking at its stop flag again: what a
+#: graceful stop waits for idle workers (every test's teardown too). A message that comes
+#: meanwhile ends the wait at once, so this costs no latency, only four pull requests a second
+#: per idle worker.
+IDLE_FETCH_TIMEOUT = 0.25
+#: Pause after a failed fetch (NATS disconnected, a leader being elected) before the next.
+FETCH_RETRY_PAUSE = 1.0
 #: Seconds before JetStream redelivers messages a worker gave back because PostgreSQL was
 #: unreachable (the worker itself is started again with backoff by the Supervisor).
 UNREACHABLE_REDELIVERY_DELAY = 1.0
@@ -215,7 +220,7 @@ async def fetch_waiting(
         return []
     except nats.errors.Error as exc:
         log.warning(f"{what}_fetch_failed", error=repr(exc))
-        await asyncio.sleep(IDLE_FETCH_TIMEOUT)
+        await asyncio.sleep(FETCH_RETRY_PAUSE)
         return []
     return msgs
 

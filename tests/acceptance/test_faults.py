@@ -1,10 +1,12 @@
 """Replicas and faults (issue 9): real ``dutywatch serve`` processes, real signals, bounded time.
 
 Each test starts `dutywatch serve` as separate processes on the session's PostgreSQL and
-nats-server (or, to restart it, a PostgreSQL of its own), publishes a load of reports through
-JetStream as a reporting office would, injects a fault in the middle of the load (SIGKILL,
-SIGTERM, PostgreSQL stopped and started) and then counts in PostgreSQL and on the NOTIFY
-stream that nothing was lost or doubled.
+nats-server (or, to restart it, a PostgreSQL of its own; to lose a node, a 3-node NATS cluster
+of its own), publishes a load of reports through JetStream as a reporting office would, injects
+a fault in the middle of the load (SIGKILL, SIGTERM, PostgreSQL stopped and started, a NATS
+node killed) and then counts in PostgreSQL and on the NOTIFY stream that nothing was lost or
+doubled. The replicas run with a 3 s intake ack_wait (DUTYWATCH_INTAKE_ACK_WAIT) so that
+redelivery after a fault does not cost the default 30 s.
 
 Marked ``faults``; they run in CI with the rest of the suite (no skip, no xfail).
 """
