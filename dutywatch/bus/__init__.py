@@ -196,12 +196,11 @@ def delivery_consumer_config(settings: Settings) -> ConsumerConfig:
     )
 
 
-#: How long an idle worker waits on a fetch before looking at its stop flag again: what a
-#: graceful stop waits for idle workers (every test's teardown too). A message that comes
-#: meanwhile ends the wait at once, so this costs no latency, only four pull requests a second
-#: per idle worker.
+#: How long an idle worker waits on a fetch before looking at its stop flag again: a stopping
+#: replica waits at most this long for an idle worker. Nothing is lost when a fetch times out
+#: as a message arrives: nats-py keeps it in the subscription and the next fetch returns it.
 IDLE_FETCH_TIMEOUT = 0.25
-#: Pause after a failed fetch (NATS disconnected, a leader being elected) before the next.
+#: How long a worker pauses after a failed fetch (disconnected, server restarting).
 FETCH_RETRY_PAUSE = 1.0
 #: Seconds before JetStream redelivers messages a worker gave back because PostgreSQL was
 #: unreachable (the worker itself is started again with backoff by the Supervisor).

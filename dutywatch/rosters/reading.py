@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from dutywatch.orgs import store as orgs
 from dutywatch.rosters import store
 from dutywatch.rosters.expansion import expand
-from dutywatch.rosters.rules import Shift
+from dutywatch.rosters.outlook import SlotOutlook, outlook
+from dutywatch.rosters.rules import Shift, ancestors
 from dutywatch.sql import Conn
 
 #: Overrides this far outside the asked interval are read too: a shift is reported whole, and
@@ -51,3 +54,58 @@ async def on_duty(conn: Conn, org_path: str, at: datetime) -> tuple[str | None, 
         )
         for s in current
     ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RosterOutlook:
+    roster: store.RosterRecord
+    slots: list[SlotOutlook]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrgOutlook:
+    path: str
+    name: str
+    parent_path: str | None
+    rosters: list[RosterOutlook]
+
+    @property
+    def gap(self) -> bool:
+        """A duty room (an organisation with a roster) with a slot nobody holds at some time
+        of the horizon. An organisation without a roster is no gap: its pages climb."""
+        return any(s.gaps for r in self.rosters for s in r.slots)
+
+
+async def outlook_under(
+    conn: Conn, under: str, at: datetime, *, horizon: timedelta, lookahead: timedelta
+) -> tuple[list[OrgOutlook], dict[str, Any]]:
+    """Every organisation of the subtree with its rosters' outlook, parents before children;
+    and the people the outlook names (id → row with ``name``, ``phone``)."""
+    tree = [o for o in await orgs.list_orgs(conn) if under in ancestors(o["path"])]
+    window = (at - OVERRIDE_MARGIN, at + lookahead + OVERRIDE_MARGIN)
+    records = await store.load(conn, orgs=[o["path"] for o in tree], window=window)
+    found = [
+        OrgOutlook(
+            path=o["path"],
+            name=o["name"],
+            parent_path=o["parent_path"],
+            rosters=[
+                RosterOutlook(
+                    roster=r,
+                    slots=outlook(r.model(), at, horizon=horizon, lookahead=lookahead),
+                )
+                for r in records
+                if r.org_path == o["path"]
+            ],
+        )
+        for o in tree
+    ]
+    named = {
+        shift.person_id
+        for o in found
+        for r in o.rosters
+        for s in r.slots
+        for shift in (s.now, s.next)
+        if shift is not None
+    }
+    return found, dict(await store.people(conn, named))

@@ -7,11 +7,12 @@ Handlers stay thin: authenticate, decode, call the domain, render. One middlewar
 from __future__ import annotations
 
 import csv
+import hmac
 import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -89,7 +90,9 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     app.router.add_post("/api/v1/zero-reports", post_zero_report)
     app.router.add_get("/api/v1/orgs", get_orgs)
     # Routes of other domains live beside their handlers; imported here to avoid a cycle.
+    from dutywatch import console
     from dutywatch.web import (
+        board,
         delivery,
         exports,
         handover,
@@ -103,6 +106,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
         supervision,
     )
 
+    board.setup(app)
     delivery.setup(app)
     exports.setup(app)
     handover.setup(app)
@@ -114,6 +118,7 @@ def create_app(settings: Settings, clock: Clock, *, start_workers: bool = True) 
     review.setup(app)
     rosters.setup(app)
     supervision.setup(app)
+    console.setup(app)
     return app
 
 
@@ -187,11 +192,40 @@ def runtime(request: web.Request) -> Runtime:
     return request.app[RUNTIME]
 
 
-async def principal(request: web.Request) -> auth.Principal:
+#: The console's cookies (see :mod:`dutywatch.console`): the token, and the CSRF value the
+#: page echoes in a header on every request that changes something.
+SESSION_COOKIE: Final = "dw_session"
+CSRF_COOKIE: Final = "dw_csrf"
+CSRF_HEADER: Final = "X-CSRF-Token"
+_SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _presented_token(request: web.Request) -> str:
+    """The bearer token, or the console's session cookie. A cookie is sent by the browser on
+    its own, so a request that changes something must also prove it came from the console
+    page: its ``X-CSRF-Token`` header equals the ``dw_csrf`` cookie (double submit)."""
     header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise errors.Unauthenticated()
+        return token
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token:
         raise errors.Unauthenticated()
+    if request.method not in _SAFE_METHODS:
+        expected = request.cookies.get(CSRF_COOKIE, "")
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not expected or not hmac.compare_digest(expected.encode(), sent.encode()):
+            raise errors.Forbidden(
+                "a console request that changes something must carry the X-CSRF-Token header "
+                "equal to the dw_csrf cookie; reload the console and sign in again"
+            )
+    return token
+
+
+async def principal(request: web.Request) -> auth.Principal:
+    token = _presented_token(request)
     rt = runtime(request)
     async with rt.pool.acquire() as conn:
         who = await auth.authenticate(
@@ -350,6 +384,7 @@ async def get_incident(request: web.Request) -> web.Response:
     body["alerts"] = [alert_json(a) for a in sorted(alerts.values(), key=lambda a: a.id)]
     body["clocks"] = [deadlines.clock_json(c) for c in clocks]
     body["next_deadline"] = deadlines.next_deadline(clocks)
+    body["now"] = rt.clock.now().isoformat()
     body["next_escalation"] = (
         {
             "alert_id": timers[0]["alert_id"],

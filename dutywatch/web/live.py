@@ -1,4 +1,5 @@
-"""The console channel: a person's pages, live, as server-sent events.
+"""The console's live feeds, as server-sent events: a person's pages, and the incident events
+of an organisation subtree.
 
 ``GET /api/v1/pages/live`` (a token that belongs to a person) streams every page published on
 ``dutywatch.notify.<person>`` from the moment it connects, each as an SSE event whose ``id``
@@ -7,6 +8,11 @@ EventSource does it by itself) and gets what it missed first, from the stream. E
 written to an open connection is a delivery receipt of the ``console`` channel (one per page,
 however many consoles the person has open), so the timeline shows the page reached a screen.
 The channel worker leaves console methods to this feed.
+
+``GET /api/v1/incidents/live`` streams the incident events (``dutywatch.incident_event.v1``,
+from EVENTS) of the caller's organisation subtree (or of ``org`` within it), so the board
+follows incidents for which nobody paged the caller; it resumes the same way. Both feeds
+tell the browser to retry one second after the stream breaks.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 import structlog
@@ -21,20 +28,24 @@ from aiohttp import web
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from dutywatch import errors
+from dutywatch import auth, errors
 from dutywatch.delivery import receipts
 from dutywatch.delivery.plan import receipt_id
 from dutywatch.orgs.kinds import ContactKind
-from dutywatch.web.app import principal, request_source, runtime
+from dutywatch.web.app import READ_ROLES, principal, request_source, runtime
 
 log = structlog.get_logger(__name__)
 
 #: A comment line this often keeps proxies from closing an idle stream.
 KEEPALIVE_SECONDS: Final = 15.0
+#: How soon a browser reconnects after the stream broke (the SSE `retry` field).
+RETRY_MS: Final = 1000
+INCIDENT_EVENT: Final = "dutywatch.incident_event.v1"
 
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/v1/pages/live", get_live_pages)
+    app.router.add_get("/api/v1/incidents/live", get_live_incidents)
 
 
 def _resume_after(request: web.Request) -> int | None:
@@ -56,9 +67,59 @@ async def get_live_pages(request: web.Request) -> web.StreamResponse:
         raise errors.Forbidden(
             "the live feed shows one person's pages: use a token that belongs to a person"
         )
+    person = who.person_id
+
+    async def shown(msg: Msg) -> None:
+        # Shielded: a console closed right after the page was written still saw it.
+        await asyncio.shield(_receipt(request, person, msg))
+
+    return await _feed(
+        request,
+        runtime(request).settings.subject("notify", person),
+        event=b"page",
+        shown=shown,
+        who=person,
+    )
+
+
+async def get_live_incidents(request: web.Request) -> web.StreamResponse:
+    """Incident events (``dutywatch.incident_event.v1``) of the caller's subtree, or of
+    ``org`` within it: what the board needs to stay current where nobody paged the caller."""
+    who = await principal(request)
+    org = request.query.get("org") or (None if who.role is auth.Role.ADMIN else who.org_path)
+    if org is not None:
+        who.require(READ_ROLES, org, "follow incidents")
+    tokens = org.split(".") if org else []
+    return await _feed(
+        request,
+        runtime(request).settings.subject("event", *tokens, ">"),
+        event=b"incident",
+        keep=_is_incident_event,
+        who=who.label,
+    )
+
+
+def _is_incident_event(msg: Msg) -> bool:
+    """The events subjects also carry supervision events; the board wants incidents only."""
+    try:
+        return bool(json.loads(msg.data).get("schema") == INCIDENT_EVENT)
+    except ValueError:
+        return False
+
+
+async def _feed(
+    request: web.Request,
+    subject: str,
+    *,
+    event: bytes,
+    who: str,
+    keep: Callable[[Msg], bool] = lambda _msg: True,
+    shown: Callable[[Msg], Awaitable[None]] | None = None,
+) -> web.StreamResponse:
+    """Stream the messages of ``subject`` as SSE events named ``event``, each with its stream
+    sequence as ``id``: new ones, or those after ``Last-Event-ID`` when the client resumes."""
     after = _resume_after(request)
     rt = runtime(request)
-    person = who.person_id
     queue: asyncio.Queue[Msg] = asyncio.Queue()
 
     async def collect(msg: Msg) -> None:
@@ -69,12 +130,7 @@ async def get_live_pages(request: web.Request) -> web.StreamResponse:
         if after is not None
         else ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
     )
-    sub = await rt.js.subscribe(
-        rt.settings.subject("notify", person),
-        cb=collect,
-        ordered_consumer=True,
-        config=config,
-    )
+    sub = await rt.js.subscribe(subject, cb=collect, ordered_consumer=True, config=config)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -85,27 +141,30 @@ async def get_live_pages(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-    log.info("live_feed_opened", person_id=person, resume_after=after)
+    log.info("live_feed_opened", feed=event.decode(), who=who, resume_after=after)
     try:
-        await response.write(b": connected\n\n")
+        # `retry`: a browser whose stream broke tries again after this many milliseconds.
+        await response.write(b": connected\nretry: %d\n\n" % RETRY_MS)
         while True:
             try:
                 msg = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_SECONDS)
             except TimeoutError:
                 await response.write(b": keep-alive\n\n")
                 continue
+            if not keep(msg):
+                continue
             sequence = msg.metadata.sequence.stream
             await response.write(
-                b"id: %d\nevent: page\ndata: %s\n\n" % (sequence, msg.data.replace(b"\n", b""))
+                b"id: %d\nevent: %s\ndata: %s\n\n" % (sequence, event, msg.data.replace(b"\n", b""))
             )
-            # Shielded: a console closed right after the page was written still saw it.
-            await asyncio.shield(_receipt(request, person, msg))
+            if shown is not None:
+                await shown(msg)
     except ConnectionResetError:
         pass  # the console went away; it catches up with Last-Event-ID when it is back
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
-        log.info("live_feed_closed", person_id=person)
+        log.info("live_feed_closed", feed=event.decode(), who=who)
     return response
 
 

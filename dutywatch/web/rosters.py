@@ -40,6 +40,13 @@ _T = TypeVar("_T")
 MANAGE_ROLES = {auth.Role.LEADER}
 #: Longest interval the shifts and iCalendar endpoints expand in one request.
 MAX_RANGE = timedelta(days=92)
+#: A person's own shifts as JSON: from now this far ahead, unless ``from``/``to`` say.
+MY_SHIFTS_AHEAD = timedelta(days=14)
+#: The duty outlook: gaps looked for this many hours ahead by default, at most a week; the
+#: next shift of a slot is looked for a week beyond that.
+OUTLOOK_HOURS = 24
+OUTLOOK_MAX_HOURS = 168
+OUTLOOK_BEYOND = timedelta(days=7)
 
 
 def setup(app: web.Application) -> None:
@@ -52,6 +59,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/v1/people", get_people)
     r.add_post("/api/v1/people", post_person)
     r.add_get("/api/v1/people/{person}/shifts.ics", get_person_ics)
+    r.add_get("/api/v1/people/{person}/shifts", get_person_shifts)
     r.add_get("/api/v1/people/{person}", get_person)
     r.add_patch("/api/v1/people/{person}", patch_person)
     r.add_delete("/api/v1/people/{person}", delete_person)
@@ -91,6 +99,7 @@ def setup(app: web.Application) -> None:
     r.add_delete("/api/v1/rosters/{roster:\\d{1,18}}/swaps/{id:\\d{1,18}}", delete_swap)
 
     r.add_get("/api/v1/oncall", get_oncall)
+    r.add_get("/api/v1/oncall/overview", get_oncall_overview)
 
 
 # ------------------------------------------------------------------------ request bodies
@@ -973,26 +982,54 @@ async def get_roster_ics(request: web.Request) -> web.Response:
     return _ics(body, f"roster-{roster_id}.ics")
 
 
+async def _person_shifts(
+    request: web.Request, *, before: timedelta, after: timedelta
+) -> tuple[dict[str, Any], ZoneInfo, datetime, datetime, list[Shift]]:
+    """The person, their organisation's zone, the interval asked for (``from``/``to``, else
+    ``before`` and ``after`` now) and their shifts on every roster that names them."""
+    async with runtime(request).pool.acquire() as conn:
+        person = await orgs.get_person(conn, request.match_info["person"])
+        zone = ZoneInfo((await orgs.get_org(conn, person["org_path"]))["tz"])
+        start, end = _range(request, zone, before=before, after=after)
+        roster_ids = await store.roster_ids_of_person(conn, person["id"])
+        _, shifts = await reading.shifts_of(conn, roster_ids, start, end)
+    return person, zone, start, end, [s for s in shifts if s.person_id == person["id"]]
+
+
 async def get_person_ics(request: web.Request) -> web.Response:
     """One person's shifts on every roster that names them."""
     await principal(request)
-    rt = runtime(request)
-    async with rt.pool.acquire() as conn:
-        person = await orgs.get_person(conn, request.match_info["person"])
-        org = await orgs.get_org(conn, person["org_path"])
-        start, end = _range(
-            request, ZoneInfo(org["tz"]), before=timedelta(days=7), after=timedelta(days=85)
-        )
-        roster_ids = await store.roster_ids_of_person(conn, person["id"])
-        _, shifts = await reading.shifts_of(conn, roster_ids, start, end)
-    mine = [s for s in shifts if s.person_id == person["id"]]
+    person, _zone, _start, _end, mine = await _person_shifts(
+        request, before=timedelta(days=7), after=timedelta(days=85)
+    )
     body = render_ics(
         mine,
         calendar_name=f"{person['name']} 值班",
         person_names={person["id"]: person["name"]},
-        now=rt.clock.now(),
+        now=runtime(request).clock.now(),
     )
     return _ics(body, f"{person['id']}-shifts.ics")
+
+
+async def get_person_shifts(request: web.Request) -> web.Response:
+    """One person's shifts as JSON, from now to 14 days ahead (or ``from``/``to``): the
+    console's "my shifts"."""
+    await principal(request)
+    person, zone, start, end, mine = await _person_shifts(
+        request, before=timedelta(0), after=MY_SHIFTS_AHEAD
+    )
+    names = {person["id"]: {"name": person["name"]}}
+    return _json(
+        {
+            "person_id": person["id"],
+            "name": person["name"],
+            "org": person["org_path"],
+            "tz": zone.key,
+            "from": start.astimezone(zone).isoformat(),
+            "to": end.astimezone(zone).isoformat(),
+            "shifts": [{**shift_json(s, zone, names), "org": s.org_path} for s in mine],
+        }
+    )
 
 
 async def get_oncall(request: web.Request) -> web.Response:
@@ -1021,6 +1058,77 @@ async def get_oncall(request: web.Request) -> web.Response:
                     "phone": d.phone,
                 }
                 for d in found
+            ],
+        }
+    )
+
+
+def _outlook_shift(shift: Shift | None, zone: ZoneInfo, people: Mapping[str, Any]) -> Any:
+    if shift is None:
+        return None
+    person = people.get(shift.person_id)
+    return {**shift_json(shift, zone, people), "phone": person["phone"] if person else None}
+
+
+async def get_oncall_overview(request: web.Request) -> web.Response:
+    """Every organisation of a subtree (default the caller's) with, per role slot of each of
+    its rosters, who is on duty now, who is next and the gaps in the next ``hours`` (24)."""
+    who = await principal(request)
+    org = request.query.get("org") or who.org_path
+    who.require(READ_ROLES, org, "read the duty outlook")
+    text = request.query.get("hours", str(OUTLOOK_HOURS))
+    if not text.isdigit() or not 1 <= int(text) <= OUTLOOK_MAX_HOURS:
+        raise errors.RejectedInput(
+            f"`hours` must be a whole number from 1 to {OUTLOOK_MAX_HOURS}, got {text!r}",
+            field="hours",
+        )
+    horizon = timedelta(hours=int(text))
+    rt = runtime(request)
+    at = rt.clock.now()
+    async with rt.pool.acquire() as conn:
+        if not await orgs.known_orgs(conn, [org]):
+            raise errors.NotFound(f"organisation {org!r} is not registered", field="org")
+        found, people = await reading.outlook_under(
+            conn, org, at, horizon=horizon, lookahead=horizon + OUTLOOK_BEYOND
+        )
+    return _json(
+        {
+            "org": org,
+            "at": at.isoformat(),
+            "until": (at + horizon).isoformat(),
+            "orgs": [
+                {
+                    "path": o.path,
+                    "name": o.name,
+                    "parent": o.parent_path,
+                    "gap": o.gap,
+                    "rosters": [
+                        {
+                            "id": r.roster.id,
+                            "name": r.roster.name,
+                            "tz": r.roster.tz,
+                            "slots": [
+                                {
+                                    "role": s.role,
+                                    "slot": s.slot,
+                                    "now": _outlook_shift(s.now, zone, people),
+                                    "next": _outlook_shift(s.next, zone, people),
+                                    "gaps": [
+                                        {
+                                            "starts_at": g.starts_at.astimezone(zone).isoformat(),
+                                            "ends_at": g.ends_at.astimezone(zone).isoformat(),
+                                        }
+                                        for g in s.gaps
+                                    ],
+                                }
+                                for s in r.slots
+                            ],
+                        }
+                        for r in o.rosters
+                        for zone in [ZoneInfo(r.roster.tz)]
+                    ],
+                }
+                for o in found
             ],
         }
     )

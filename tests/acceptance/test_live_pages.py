@@ -12,8 +12,10 @@ from aiohttp import ClientResponse
 from tests.acceptance.conftest import Inbox, Service, eventually, make_report
 
 
-async def next_event(response: ClientResponse, timeout: float = 5.0) -> dict[str, Any]:
-    """The next `page` event of the stream: its id and its data."""
+async def next_event(
+    response: ClientResponse, timeout: float = 5.0, kind: str = "page"
+) -> dict[str, Any]:
+    """The next event of type ``kind`` of the stream: its id and its data."""
     event: dict[str, Any] = {}
 
     async def read() -> dict[str, Any]:
@@ -22,7 +24,7 @@ async def next_event(response: ClientResponse, timeout: float = 5.0) -> dict[str
             assert raw, "the stream ended"
             line = raw.decode().rstrip("\n")
             if not line:
-                if event.get("event") == "page":
+                if event.get("event") == kind:
                     return event
                 event.clear()
             elif not line.startswith(":"):

@@ -51,6 +51,10 @@ async def test_no_5xx_and_every_answer_matches_the_document(
         "20",
         "--workers",
         "1",
+        # An administrator's stream of every incident event never ends: nothing to check
+        # in a response that does not finish (tests/acceptance/test_board_api.py covers it).
+        "--exclude-path",
+        "/api/v1/incidents/live",
         "--report-dir",
         str(tmp_path),
         cwd=tmp_path,  # its cache goes there, not into the checkout

@@ -642,3 +642,86 @@ async def test_oncall_and_pages_follow_an_override(service: Service, pages: Inbo
     await service.publish(make_report())
     [page] = await pages.wait_for(1)
     assert (page["person_id"], page["org"]) == ("sun-li", "harbin.daoli")
+
+
+async def test_the_duty_outlook_shows_now_next_and_a_gap_in_the_subtree(service: Service) -> None:
+    officer = service.tokens.officer_daoli
+    outlook = await call(service, "GET", "/api/v1/oncall/overview", officer)
+    assert (outlook["org"], outlook["at"], outlook["until"]) == (
+        "harbin.daoli",
+        START.isoformat(),
+        (START + DAY).isoformat(),
+    )
+    assert [(o["path"], o["gap"], len(o["rosters"])) for o in outlook["orgs"]] == [
+        ("harbin.daoli", False, 1),
+        ("harbin.daoli.xinyang", False, 0),
+        ("harbin.daoli.zhaolin", False, 0),
+    ]
+    [roster] = outlook["orgs"][0]["rosters"]
+    officer_slot = roster["slots"][0]
+    assert (officer_slot["role"], officer_slot["now"]["name"], officer_slot["now"]["ends_at"]) == (
+        "duty_officer",
+        "李娜",
+        "2026-11-26T08:30:00+08:00",
+    )
+    assert officer_slot["next"]["starts_at"] == "2026-11-26T08:30:00+08:00"
+    assert officer_slot["gaps"] == []
+
+    # A township's new roster with nobody on it: a gap over the whole horizon.
+    await call(
+        service,
+        "POST",
+        "/api/v1/rosters",
+        service.tokens.leader_daoli,
+        json={"org": "harbin.daoli.zhaolin", "name": "兆麟街道值班表"},
+        status=201,
+    )
+    outlook = await call(service, "GET", "/api/v1/oncall/overview?hours=6", officer)
+    zhaolin = outlook["orgs"][2]
+    assert zhaolin["gap"] is True
+    slots = zhaolin["rosters"][0]["slots"]
+    assert [(s["role"], s["now"], s["next"], s["gaps"]) for s in slots] == [
+        (
+            role,
+            None,
+            None,
+            [{"starts_at": "2026-11-25T10:00:00+08:00", "ends_at": "2026-11-25T16:00:00+08:00"}],
+        )
+        for role in ("duty_officer", "leader_on_duty")
+    ]
+    # Only within the caller's organisation; hours bounded.
+    await call(service, "GET", "/api/v1/oncall/overview?org=harbin", officer, status=403)
+    await call(service, "GET", "/api/v1/oncall/overview?hours=0", officer, status=400)
+    await call(service, "GET", "/api/v1/oncall/overview?org=harbin.nowhere", officer, status=403)
+
+
+async def test_a_persons_shifts_of_the_next_two_weeks_as_json(service: Service) -> None:
+    mine = await call(service, "GET", "/api/v1/people/li-na/shifts", service.tokens.officer_daoli)
+    assert (mine["person_id"], mine["name"], mine["org"], mine["tz"]) == (
+        "li-na",
+        "李娜",
+        "harbin.daoli",
+        "Asia/Shanghai",
+    )
+    assert mine["from"] == "2026-11-25T10:00:00+08:00"
+    assert mine["to"] == "2026-12-09T10:00:00+08:00"
+    # The shift in progress, then one a day: 15 shifts meet the fortnight.
+    assert [s["starts_at"][:16] for s in mine["shifts"]][:2] == [
+        "2026-11-25T08:30",
+        "2026-11-26T08:30",
+    ]
+    assert len(mine["shifts"]) == 15
+    assert {(s["role"], s["person_id"], s["org"]) for s in mine["shifts"]} == {
+        ("duty_officer", "li-na", "harbin.daoli")
+    }
+    window = "from=2026-11-27&to=2026-11-27"
+    one_day = await call(service, "GET", f"/api/v1/people/li-na/shifts?{window}", None, status=401)
+    assert one_day["status"] == 401
+    one_day = await call(
+        service, "GET", f"/api/v1/people/li-na/shifts?{window}", service.tokens.admin
+    )
+    assert [s["starts_at"] for s in one_day["shifts"]] == [
+        "2026-11-26T08:30:00+08:00",
+        "2026-11-27T08:30:00+08:00",
+    ]
+    await call(service, "GET", "/api/v1/people/nobody/shifts", service.tokens.admin, status=404)

@@ -719,6 +719,7 @@ def test_env_files_cover_every_setting_and_load() -> None:
         - {
             "DUTYWATCH_TEST_DATABASE_URL",
             "DUTYWATCH_TEST_NATS_URL",
+            "DUTYWATCH_TEST_CHROMIUM",
             "DUTYWATCH_TOKEN",
             "DUTYWATCH_URL",
         }
