@@ -86,6 +86,10 @@ def split_nats_url(value: str) -> tuple[list[str], dict[str, str]]:
     return servers, credentials
 
 
+#: Unanswered pings after which the connection counts as lost (see Settings.nats_ping_interval).
+STALE_AFTER_PINGS = 3
+
+
 async def connect(settings: Settings, *, name: str = "dutywatch") -> Client:
     """Connect and keep reconnecting forever (the client's default gives up after ~2 min)."""
 
@@ -106,6 +110,8 @@ async def connect(settings: Settings, *, name: str = "dutywatch") -> Client:
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=5,
+        ping_interval=settings.nats_ping_interval,
+        max_outstanding_pings=STALE_AFTER_PINGS,
         disconnected_cb=disconnected,
         reconnected_cb=reconnected,
         error_cb=error,

@@ -86,8 +86,10 @@ def test_optional_variables() -> None:
             "DUTYWATCH_STREAM_PREFIX": "T0A1B2_",
             "DUTYWATCH_STREAM_REPLICAS": "3",
             "DUTYWATCH_INTAKE_ACK_WAIT": "2.5",
+            "DUTYWATCH_NATS_PING_INTERVAL": "4",
         }
     )
+    assert settings.nats_ping_interval == 4
     assert from_env(BASE).intake_ack_wait == 30
     assert settings.intake_ack_wait == 2.5
     assert (settings.http_host, settings.http_port) == ("0.0.0.0", 9000)
