@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--nats-port", type=int, default=UP_NATS_PORT, help=f"default {UP_NATS_PORT}")
     up.add_argument("--pg-port", type=int, default=UP_PG_PORT, help=f"default {UP_PG_PORT}")
     up.add_argument("--no-demo", action="store_true", help="do not load the demo organisations")
+    up.add_argument(
+        "--json-logs",
+        action="store_true",
+        help="log JSON lines as `serve` does (cheaper per line than the readable form; "
+        "docs/BENCHMARKS.md runs the bench this way)",
+    )
 
     sub.add_parser(
         "serve",
@@ -108,6 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_integrity_parsers(sub)
     cli_exports.add_export_parser(sub, DEFAULT_DATABASE_URL, DEFAULT_HTTP_URL)
 
+    _add_bench_parser(sub)
+    cli_rosters.add_parsers(sub, DEFAULT_DATABASE_URL)
+    cli_supervision.add_parsers(sub, DEFAULT_HTTP_URL)
+    cli_tokens.add_parsers(sub, DEFAULT_DATABASE_URL)
+    cli_review.add_parser(sub, DEFAULT_HTTP_URL)
+    return parser
+
+
+def _add_bench_parser(sub: Any) -> None:
     bench = sub.add_parser(
         "bench",
         help="publish reports against a running service and print throughput and latency",
@@ -134,11 +149,39 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--spread", type=float, default=20.0, help="with --timers: over how many seconds"
     )
-    cli_rosters.add_parsers(sub, DEFAULT_DATABASE_URL)
-    cli_supervision.add_parsers(sub, DEFAULT_HTTP_URL)
-    cli_tokens.add_parsers(sub, DEFAULT_DATABASE_URL)
-    cli_review.add_parser(sub, DEFAULT_HTTP_URL)
-    return parser
+    bench.add_argument(
+        "--sustained",
+        action="store_true",
+        help="offer doubling rates from --rate, --step-seconds each, until the service "
+        "falls behind; print the achieved end-to-end rate",
+    )
+    bench.add_argument("--max-rate", type=float, default=16000.0, help="with --sustained")
+    bench.add_argument("--step-seconds", type=float, default=5.0, help="with --sustained")
+    bench.add_argument(
+        "--ack",
+        type=int,
+        default=None,
+        metavar="N",
+        help="instead of reports: open N incidents, acknowledge each over dutywatch.cmd.ack "
+        "at --rate and time escalation stopped and the acknowledged event "
+        "(token from --token or $DUTYWATCH_TOKEN: an officer of --org)",
+    )
+    bench.add_argument("--token", default=None, help="with --ack: default $DUTYWATCH_TOKEN")
+    bench.add_argument(
+        "--memory",
+        type=int,
+        default=None,
+        metavar="N",
+        help="instead of reports: seed N open incidents and print the service's memory "
+        "(needs --service-pid and --database-url)",
+    )
+    bench.add_argument(
+        "--service-pid",
+        type=int,
+        default=None,
+        help="the service's process id (`dutywatch up` or `serve`): print its CPU per report "
+        "(and its children's: PostgreSQL and nats-server under `up`), read from /proc",
+    )
 
 
 def _add_integrity_parsers(sub: Any) -> None:
@@ -323,7 +366,7 @@ async def _up(args: argparse.Namespace) -> int:
     from dutywatch.config import Settings, _parse_host_port
     from dutywatch.embedded import EmbeddedNats, EmbeddedPostgres
 
-    logs.configure(json=False)
+    logs.configure(json=args.json_logs)
     host, port = _parse_host_port(args.http)
     data_dir = _prepare_data_dir(args.data_dir)
     postgres = EmbeddedPostgres(data_dir / "postgres", port=args.pg_port)
@@ -354,7 +397,7 @@ async def _up(args: argparse.Namespace) -> int:
             http_host=host,
             http_port=port,
             admin_token=os.environ.get("DUTYWATCH_ADMIN_TOKEN"),
-            json_logs=False,
+            json_logs=args.json_logs,
         )
         return await _run_service(settings, _up_banner(settings, tokens_file))
     finally:
@@ -894,31 +937,79 @@ async def _retention(args: argparse.Namespace) -> int:
 
 
 async def _bench(args: argparse.Namespace) -> int:
-    from dutywatch.bench import run_bench, run_timer_bench
+    import nats
+
+    from dutywatch import bench
     from dutywatch.config import DEFAULT_ACK_TIMEOUTS, _parse_ack_timeouts
     from dutywatch.contracts import Grade
 
+    env_timeouts = os.environ.get("DUTYWATCH_ACK_TIMEOUTS")
+    timeouts = _parse_ack_timeouts(env_timeouts) if env_timeouts else DEFAULT_ACK_TIMEOUTS
+    ack_timeout = timeouts[Grade.IV].total_seconds()
+    database_url = args.database_url or os.environ.get("DUTYWATCH_DATABASE_URL")
     if args.timers is not None:
-        url = args.database_url or os.environ.get("DUTYWATCH_DATABASE_URL") or DEFAULT_DATABASE_URL
-        env_timeouts = os.environ.get("DUTYWATCH_ACK_TIMEOUTS")
-        timeouts = _parse_ack_timeouts(env_timeouts) if env_timeouts else DEFAULT_ACK_TIMEOUTS
-        return await run_timer_bench(
-            database_url=url,
+        return await bench.run_timer_bench(
+            database_url=database_url or DEFAULT_DATABASE_URL,
             pending=args.timers,
             due=args.due,
             spread=args.spread,
             org=args.org,
-            ack_timeout=timeouts[Grade.IV].total_seconds(),
+            ack_timeout=ack_timeout,
         )
-
-    return await run_bench(
-        nats_url=_nats_url(args.nats_url),
-        database_url=args.database_url or os.environ.get("DUTYWATCH_DATABASE_URL"),
-        reports=args.reports,
-        rate=args.rate,
+    nc = await nats.connect(_nats_url(args.nats_url), max_reconnect_attempts=-1)
+    target = bench.Target(
+        nc=nc,
+        subject_prefix=os.environ.get("DUTYWATCH_SUBJECT_PREFIX", "dutywatch"),
+        stream_prefix=os.environ.get("DUTYWATCH_STREAM_PREFIX", ""),
         org=args.org,
-        timeout=args.timeout,
     )
+    try:
+        if args.memory is not None:
+            if args.service_pid is None:
+                raise errors.ConfigurationError("--memory needs --service-pid of the service")
+            return await bench.run_memory_bench(
+                target,
+                database_url=database_url or DEFAULT_DATABASE_URL,
+                open_incidents=args.memory,
+                service_pid=args.service_pid,
+                ack_timeout=ack_timeout,
+                timeout=args.timeout,
+            )
+        if args.ack is not None:
+            token = args.token or os.environ.get("DUTYWATCH_TOKEN")
+            if not token:
+                raise errors.ConfigurationError(
+                    "--ack needs --token or DUTYWATCH_TOKEN: an officer's token for --org "
+                    "(`dutywatch up` writes officer_daoli to demo-tokens.txt)"
+                )
+            return await bench.run_ack_bench(
+                target,
+                database_url=database_url,
+                incidents=args.ack,
+                rate=args.rate,
+                token=token,
+                timeout=args.timeout,
+            )
+        if args.sustained:
+            return await bench.run_sustained(
+                target,
+                database_url=database_url,
+                start_rate=args.rate,
+                max_rate=args.max_rate,
+                seconds=args.step_seconds,
+                timeout=args.timeout,
+                service_pid=args.service_pid,
+            )
+        return await bench.run_bench(
+            target,
+            database_url=database_url,
+            reports=args.reports,
+            rate=args.rate,
+            timeout=args.timeout,
+            service_pid=args.service_pid,
+        )
+    finally:
+        await nc.close()
 
 
 async def _roster(args: argparse.Namespace) -> int:

@@ -82,7 +82,8 @@ class Settings:
     retention_check_interval: timedelta = timedelta(hours=1)
     #: Messages fetched from REPORTS per transaction.
     intake_batch: int = 256
-    #: How long a fetch waits for a full batch; short, so low load keeps low latency.
+    #: How long the intake waits for the messages it knows are waiting behind the first
+    #: (they are in the stream already: this bounds a lost race with another replica).
     intake_fetch_timeout: float = 0.05
     #: Seconds JetStream waits for a report (or CAP message) taken by a replica to be
     #: acknowledged before it gives it to another: how long what a killed replica held waits.

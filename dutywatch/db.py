@@ -41,10 +41,27 @@ TIMERS_CHANNEL = "dutywatch_timers"
 
 async def create_pool(database_url: str, *, size: int) -> asyncpg.Pool:
     # jsonb travels as JSON text both ways: callers encode and decode explicitly.
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=size, command_timeout=30)
+    pool = await asyncpg.create_pool(
+        database_url,
+        min_size=1,
+        max_size=size,
+        command_timeout=30,
+        reset=_keep_session,
+    )
     if pool is None:  # pragma: no cover - asyncpg returns None only when not awaited
         raise RuntimeError("asyncpg.create_pool returned no pool")
     return pool
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Return a connection to the pool without asyncpg's reset query.
+
+    asyncpg still rolls back an open transaction first; its default reset then costs one
+    more round trip per release (``UNLISTEN *``, ``RESET ALL``, advisory unlocks, ``CLOSE
+    ALL``) to undo session state that pooled connections never take here: LISTEN has its own
+    connection (service.py), the migration lock its own (migrations/), and every advisory
+    lock on a pooled connection is transaction-scoped (``pg_advisory_xact_lock``). Keep it so.
+    """
 
 
 def unreachable(exc: BaseException) -> bool:

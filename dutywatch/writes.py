@@ -7,7 +7,7 @@ batch of 256 reports thus costs a fixed number of round trips, not a dozen per r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -76,7 +76,11 @@ class Writes:
     pages: list[tuple[Any, ...]] = field(default_factory=list)
     alarms: list[tuple[Any, ...]] = field(default_factory=list)
     outbox: list[tuple[str, bytes, datetime]] = field(default_factory=list)
-    timers: list[TimerRow] = field(default_factory=list)
+    #: Timers to insert, by the order they were added; a cancelled one becomes None.
+    _timers: list[TimerRow | None] = field(default_factory=list)
+    #: Positions in ``_timers`` by subject, so a cancel costs the timers it cancels, not
+    #: a pass over the whole batch (a 256-report batch cancels and re-arms hundreds).
+    _timers_by: dict[tuple[str, object], list[int]] = field(default_factory=dict)
     cancelled_timers_of: set[int] = field(default_factory=set)
     cancelled_handover_timers: set[int] = field(default_factory=set)
     cancelled_alert_timers: set[int] = field(default_factory=set)
@@ -107,26 +111,40 @@ class Writes:
     def enqueue(self, subject: str, message: msgspec.Struct) -> None:
         self.outbox.append((subject, encode(message), self.now))
 
+    @property
+    def timers(self) -> list[TimerRow]:
+        """The timers to insert: those added and not cancelled since, in the order added."""
+        return [t for t in self._timers if t is not None]
+
+    def _drop_timers(self, key: tuple[str, object], keep: Callable[[TimerRow], bool]) -> None:
+        kept = []
+        for position in self._timers_by.pop(key, []):
+            timer = self._timers[position]
+            if timer is not None and keep(timer):
+                kept.append(position)
+            else:
+                self._timers[position] = None
+        if kept:
+            self._timers_by[key] = kept
+
     def cancel_timers(self, incident_id: int) -> None:
         """Cancel the incident's pending timers, stored ones and ones added in this batch."""
         self.cancelled_timers_of.add(incident_id)
-        self.timers = [t for t in self.timers if t.incident_id != incident_id]
+        self._drop_timers(("incident", incident_id), lambda _: False)
 
     def cancel_alert_timers(self, alert_id: int) -> None:
         """Cancel one alert's pending escalation timers (its duty room acknowledged)."""
         self.cancelled_alert_timers.add(alert_id)
-        self.timers = [t for t in self.timers if t.alert_id != alert_id]
+        self._drop_timers(("alert", alert_id), lambda _: False)
 
     def cancel_incident_timers(self, incident_id: int, kind: str) -> None:
         """Cancel the incident's pending timers of one kind (e.g. to re-arm ``deadline``)."""
         self.cancelled_kind_timers.setdefault(kind, set()).add(incident_id)
-        self.timers = [
-            t for t in self.timers if not (t.incident_id == incident_id and t.kind == kind)
-        ]
+        self._drop_timers(("incident", incident_id), lambda t: t.kind != kind)
 
     def cancel_handover_timer(self, handover_id: int) -> None:
         self.cancelled_handover_timers.add(handover_id)
-        self.timers = [t for t in self.timers if t.handover_id != handover_id]
+        self._drop_timers(("handover", handover_id), lambda _: False)
 
     def add_timer(
         self,
@@ -139,9 +157,13 @@ class Writes:
         alert_id: int | None = None,
         org_path: str | None = None,
     ) -> None:
-        self.timers.append(
+        position = len(self._timers)
+        self._timers.append(
             TimerRow(incident_id, kind, step, due_at, self.now, handover_id, alert_id, org_path)
         )
+        for key in (("incident", incident_id), ("alert", alert_id), ("handover", handover_id)):
+            if key[1] is not None:
+                self._timers_by.setdefault(key, []).append(position)
 
     @property
     def empty(self) -> bool:
@@ -151,7 +173,7 @@ class Writes:
             or self.entries
             or self.outbox
             or self.alarms
-            or self.timers
+            or any(t is not None for t in self._timers)
             or self.cancelled_timers_of
             or self.cancelled_handover_timers
             or self.cancelled_alert_timers

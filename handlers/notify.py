@@ -8,6 +8,7 @@ message to ``dutywatch.delivery.worker.deliver`` and settle it as it says: ack w
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import asyncpg
 import structlog
@@ -19,7 +20,7 @@ from dutywatch.clock import Clock
 from dutywatch.config import Settings
 from dutywatch.db import unreachable
 from dutywatch.delivery.channels import Channels
-from dutywatch.delivery.worker import Verdict, deliver
+from dutywatch.delivery.worker import State, Verdict, deliver, page_id_of, states
 
 log = structlog.get_logger(__name__)
 
@@ -40,8 +41,17 @@ async def consume(
     try:
         while not stop.is_set():
             msgs = await bus.fetch_waiting(sub, BATCH, what="delivery")
+            if not msgs:
+                continue
+            try:
+                known = await _prefetch(msgs, pool, settings)
+            except Exception as exc:
+                if unreachable(exc):
+                    for msg in msgs:
+                        await msg.nak(delay=bus.UNREACHABLE_REDELIVERY_DELAY)
+                raise
             results = await asyncio.gather(
-                *(_handle(msg, pool, channels, settings, clock) for msg in msgs),
+                *(_handle(msg, pool, channels, settings, clock, known) for msg in msgs),
                 return_exceptions=True,
             )
             # Only an unreachable database gets out of _handle: each page was given back, and
@@ -54,12 +64,32 @@ async def consume(
         await sub.unsubscribe()
 
 
+async def _prefetch(
+    msgs: list[Msg], pool: asyncpg.Pool, settings: Settings
+) -> Mapping[int, State] | None:
+    """The batch's pages' stored states in one round trip instead of one per page; None
+    when that read fails (each page then reads its own, and is handed back if that fails)."""
+    page_ids = [i for i in map(page_id_of, (m.data for m in msgs)) if i is not None]
+    if not page_ids:
+        return None
+    try:
+        return await states(pool, settings, page_ids)
+    except Exception as exc:
+        log.warning("delivery_prefetch_failed", error=repr(exc), pages=len(page_ids))
+        return None
+
+
 async def _handle(
-    msg: Msg, pool: asyncpg.Pool, channels: Channels, settings: Settings, clock: Clock
+    msg: Msg,
+    pool: asyncpg.Pool,
+    channels: Channels,
+    settings: Settings,
+    clock: Clock,
+    known: Mapping[int, State] | None = None,
 ) -> None:
     try:
         outcome = await deliver(
-            pool, channels, settings, clock, msg.data, keep_alive=msg.in_progress
+            pool, channels, settings, clock, msg.data, keep_alive=msg.in_progress, prefetched=known
         )
     except Exception as exc:
         if unreachable(exc):

@@ -296,35 +296,70 @@ async def consume(
     stop: asyncio.Event,
     after_commit: Callable[[], None],
 ) -> None:
-    """Pull batches from the durable intake consumer until ``stop``; ack after commit."""
+    """Pull batches from the durable intake consumer until ``stop``; ack after commit.
+
+    Pipelined: the next batch is fetched while the current one's transaction runs, so the
+    loop does not wait on NATS between commits. Batches are still applied one after another,
+    in stream order. A prefetched batch that will not be handled (stopping, or the current
+    batch failed) is handed back with ``nak`` for another replica or the restarted worker.
+    """
     sub = await js.pull_subscribe_bind(
         durable=bus.INTAKE_CONSUMER, stream=settings.stream("REPORTS")
     )
+    ahead: asyncio.Task[list[Msg]] | None = None
     try:
+        ahead = asyncio.create_task(_next_batch(sub, settings))
         while not stop.is_set():
-            msgs = await _next_batch(sub, settings)
+            msgs = await ahead
+            ahead = None
+            if stop.is_set():
+                await _hand_back(msgs)
+                break
+            ahead = asyncio.create_task(_next_batch(sub, settings))
             if msgs:
                 await _handle(msgs, pool, settings, clock)
                 after_commit()
     finally:
+        if ahead is not None:
+            # Waited for, not cancelled: a fetch cancelled mid-flight could leave messages
+            # delivered to this client that nobody settles until their ack wait runs out.
+            with contextlib.suppress(Exception):
+                await _hand_back(await asyncio.shield(ahead))
         await sub.unsubscribe()
 
 
-async def _next_batch(sub: JetStreamContext.PullSubscription, settings: Settings) -> list[Msg]:
-    """Block for the first message, then take what else is ready without waiting long.
+async def _hand_back(msgs: Sequence[Msg]) -> None:
+    """Give fetched, unhandled messages back to JetStream for redelivery at once."""
+    for msg in msgs:
+        with contextlib.suppress(Exception):
+            await msg.nak()
 
-    A plain ``fetch(batch)`` waits for a full batch until its timeout, which costs its
-    whole timeout in latency at low load; this way a lone report is handled at once.
+
+async def _next_batch(sub: JetStreamContext.PullSubscription, settings: Settings) -> list[Msg]:
+    """Block for the first message, then take the messages already waiting behind it.
+
+    How many wait is in the first message's metadata (``num_pending``). Only those are
+    asked for: a fetch for more than are there lingers until its timeout (nats-py sends the
+    pull with an expiry, and the server holds it open), which cost a lone report the whole
+    timeout. Reports that arrive meanwhile go into the next batch, fetched while this one
+    commits.
     """
     msgs = await bus.fetch_waiting(sub, 1, what="intake")
-    if msgs and settings.intake_batch > 1:
+    waiting = min(_waiting_behind(msgs[-1]) if msgs else 0, settings.intake_batch - 1)
+    if waiting > 0:
         # A NATS error here (the consumer's leader lost with a node: 503) ends the batch
         # early; the next fetch_waiting logs it and waits for the cluster.
         with contextlib.suppress(TimeoutError, nats.errors.Error):
-            msgs += await sub.fetch(
-                settings.intake_batch - 1, timeout=settings.intake_fetch_timeout
-            )
+            msgs += await sub.fetch(waiting, timeout=settings.intake_fetch_timeout)
     return msgs
+
+
+def _waiting_behind(msg: Msg) -> int:
+    """How many messages the consumer had yet to deliver when it delivered ``msg``."""
+    try:
+        return int(msg.metadata.num_pending or 0)
+    except (AttributeError, ValueError, TypeError):  # not a JetStream message
+        return 0
 
 
 async def _handle(msgs: list[Msg], pool: asyncpg.Pool, settings: Settings, clock: Clock) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
 
@@ -115,6 +115,11 @@ def _jurisdictions(org_path: str) -> Iterator[str]:
 @dataclass(frozen=True)
 class DeadlineTable:
     rules: tuple[DeadlineRule, ...]
+    #: Answers of :meth:`lookup` so far: the table never changes, and a batch of reports asks
+    #: the same few questions hundreds of times (a scan of every row each time otherwise).
+    _answers: dict[tuple[str, Category, Grade, TargetLevel], tuple[DeadlineRule, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         seen: dict[object, str] = {}
@@ -133,6 +138,14 @@ class DeadlineTable:
         self, org_path: str, category: Category, grade: Grade, level: TargetLevel
     ) -> tuple[DeadlineRule, ...]:
         """The rows governing a report from ``org_path``; empty if none applies."""
+        key = (org_path, category, grade, level)
+        if key not in self._answers:
+            self._answers[key] = self._scan(org_path, category, grade, level)
+        return self._answers[key]
+
+    def _scan(
+        self, org_path: str, category: Category, grade: Grade, level: TargetLevel
+    ) -> tuple[DeadlineRule, ...]:
         for jurisdiction in _jurisdictions(org_path):
             rows = tuple(
                 r

@@ -12,10 +12,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 SELECT receipt_id, page_id, channel::text AS channel, attempt, ok, detail, at
 FROM page_receipts WHERE incident_id = $1 ORDER BY at, page_id, attempt;
 
--- name: delivery_state :one
--- Everything a page's next try depends on, in one round trip: the page's incident, the
--- person's contact methods, the page's receipts and dead letters.
-SELECT p.incident_id,
+-- name: delivery_states :many
+-- Everything each page's next try depends on, in one round trip for a fetched batch: the
+-- page's incident, the person's contact methods, the page's receipts and dead letters.
+SELECT p.id AS page_id, p.incident_id,
        (SELECT coalesce(json_agg(json_build_object('id', c.id, 'kind', c.kind, 'address', c.address,
                                                    'priority', c.priority)), '[]')
         FROM contact_methods c WHERE c.person_id = p.person_id)::text AS methods,
@@ -25,7 +25,7 @@ SELECT p.incident_id,
        (SELECT coalesce(json_agg(json_build_object('contact_id', d.contact_id,
                                                    'last_attempt', d.last_attempt)), '[]')
         FROM dead_letters d WHERE d.page_id = p.id)::text AS dead
-FROM pages p WHERE p.id = $1;
+FROM pages p WHERE p.id = ANY($1::bigint[]);
 
 -- name: insert_dead_letter :exec
 INSERT INTO dead_letters (page_id, contact_id, incident_id, person_id, channel, first_attempt,

@@ -13,7 +13,7 @@ nothing — the redelivered message is planned again from the receipts.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,18 +73,22 @@ async def deliver(
     data: bytes,
     *,
     keep_alive: Callable[[], Awaitable[None]] | None = None,
+    prefetched: Mapping[int, State] | None = None,
 ) -> Outcome:
     """Carry a notification's delivery as far as it goes now; what to do with the message.
 
     ``keep_alive`` is awaited before each try so a slow channel does not let the message's
-    ack wait run out.
+    ack wait run out. ``prefetched``: the stored states of the batch this message came in
+    (:func:`states`), read once for all; a page missing from it has no row.
     """
     page = _page(data)
     if isinstance(page, Outcome):
         return page
     bound = log.bind(incident_id=page.incident_id, page_id=page.page_id, person_id=page.person_id)
     while True:
-        state = await _state(pool, settings, page)
+        # The batch's read serves the first plan; after a try, the state is read again.
+        state = await _state(pool, settings, page, prefetched)
+        prefetched = None
         if state is None:
             bound.error("notification_without_page")
             return Outcome(verdict=Verdict.DROP)
@@ -141,7 +145,13 @@ async def deliver(
             )
 
 
-def _page(data: bytes) -> NotificationV1 | Outcome:
+def page_id_of(data: bytes) -> int | None:
+    """The page id a message carries, if it is a readable page (for :func:`states`)."""
+    page = _page(data, quiet=True)
+    return None if isinstance(page, Outcome) else page.page_id
+
+
+def _page(data: bytes, *, quiet: bool = False) -> NotificationV1 | Outcome:
     """The page a message carries, or what to do with a message that is not one."""
     try:
         schema = msgspec.json.decode(data, type=_Schema).schema
@@ -154,7 +164,8 @@ def _page(data: bytes) -> NotificationV1 | Outcome:
     try:
         return _notification_decoder.decode(data)
     except msgspec.MsgspecError:
-        log.exception("notification_undecodable", schema=schema)
+        if not quiet:
+            log.exception("notification_undecodable", schema=schema)
         return Outcome(verdict=Verdict.DROP)
 
 
@@ -177,14 +188,31 @@ class _DeadRow(msgspec.Struct):
     last_attempt: int
 
 
-async def _state(
-    pool: asyncpg.Pool, settings: Settings, page: NotificationV1
-) -> tuple[int, Plan] | None:
-    """(incident id, plan) of a page from its stored state, or None if there is no page."""
+#: A page's stored delivery state: (incident id, plan).
+State = tuple[int, Plan]
+
+
+async def states(
+    pool: asyncpg.Pool, settings: Settings, page_ids: Sequence[int]
+) -> dict[int, State]:
+    """The stored state of each page that exists, by page id, in one round trip."""
     async with pool.acquire() as conn:
-        row = await queries.one(conn, "delivery_state", page.page_id)
-    if row is None:
-        return None
+        rows = await queries.many(conn, "delivery_states", list(page_ids))
+    return {row["page_id"]: _plan_of(row, settings) for row in rows}
+
+
+async def _state(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    page: NotificationV1,
+    prefetched: Mapping[int, State] | None = None,
+) -> State | None:
+    """(incident id, plan) of a page from its stored state, or None if there is no page."""
+    known = prefetched if prefetched is not None else await states(pool, settings, [page.page_id])
+    return known.get(page.page_id)
+
+
+def _plan_of(row: asyncpg.Record, settings: Settings) -> State:
     methods = [
         Method(id=m.id, kind=m.kind, address=m.address, priority=m.priority)
         for m in msgspec.json.decode(row["methods"], type=list[_MethodRow])

@@ -1,8 +1,8 @@
 """Exports of one incident (JSON, CSV, printable HTML and PDF) and their verification.
 
 ``incident.py`` builds each format from an :class:`~dutywatch.exports.incident.IncidentRecord`
-(pure); ``store.py`` reads that record in one snapshot; ``printing.py`` holds the reusable
-printing pieces (translations, HTML skeleton and print CSS, PDF builder and fonts);
+(pure); ``store.py`` reads that record in one snapshot; the printable report is built on
+the shared printing layer :mod:`dutywatch.printing` (``printing.py`` keeps its old import path);
 ``verify.py`` checks an export file offline and against the database.
 """
 
@@ -19,7 +19,7 @@ from dutywatch.exports.incident import (
     export_json,
     export_pdf,
 )
-from dutywatch.exports.printing import Lang
+from dutywatch.printing import Lang
 
 Format = Literal["json", "csv", "html", "pdf"]
 FORMATS: Final[tuple[Format, ...]] = ("json", "csv", "html", "pdf")

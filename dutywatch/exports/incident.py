@@ -27,19 +27,18 @@ import msgspec
 from dutywatch.deadlines.rules import Clock
 from dutywatch.deadlines.table import ReportKind
 from dutywatch.escalation.alerts import Alert
-from dutywatch.exports.printing import (
+from dutywatch.incidents.rules import Incident
+from dutywatch.printing import (
     TEXT,
     Lang,
     PdfDocument,
     duration_text,
-    html_lang,
     local_time,
     render_html,
     t,
     t_or,
     zone_label,
 )
-from dutywatch.incidents.rules import Incident
 from dutywatch.rosters.rules import ancestors
 from dutywatch.timeline.chain import Entry, EntryKind, entry_bytes
 
@@ -634,11 +633,7 @@ def _with_personal(summary: str, state: str, lang: Lang) -> str:
 def export_html(record: IncidentRecord, lang: Lang) -> str:
     view = report_view(record, lang)
     return render_html(
-        "incident.html.j2",
-        lang=lang,
-        html_lang=html_lang(lang),
-        page_title=view.title,
-        view=view,
+        "incident.html.j2", package="dutywatch.exports", lang=lang, page_title=view.title, view=view
     )
 
 
@@ -647,6 +642,7 @@ def export_pdf(record: IncidentRecord, lang: Lang, *, font_path: str | None = No
     doc = PdfDocument(
         title=view.title,
         lang=lang,
+        subject=t("doc.incident_title", lang),
         footer=view.head_short,
         keywords=view.marker,
         font_path=font_path,
@@ -693,13 +689,13 @@ def export_pdf(record: IncidentRecord, lang: Lang, *, font_path: str | None = No
             t("col.org", lang),
             t("col.reason", lang),
         ],
-        view.paged or [[t("duty.none_paged", lang), "", "", "", ""]],
+        view.paged or [[t("value.none", lang), "", "", "", ""]],
         widths=(0.18, 0.22, 0.15, 0.25, 0.2),
     )
     doc.paragraph(t("duty.acknowledged", lang))
     doc.table(
         [t("col.time", lang), t("col.person", lang), t("col.org", lang)],
-        view.acknowledged or [[t("duty.none_paged", lang), "", ""]],
+        view.acknowledged or [[t("value.none", lang), "", ""]],
         widths=(0.25, 0.4, 0.35),
     )
     doc.paragraph(view.roster_heading)

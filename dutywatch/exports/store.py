@@ -13,9 +13,9 @@ from dutywatch import errors
 from dutywatch.deadlines import engine as deadlines
 from dutywatch.escalation import store as escalation_store
 from dutywatch.exports.incident import IncidentRecord, OnDutyPerson, Personal
-from dutywatch.exports.printing import DEFAULT_ZONE
 from dutywatch.incidents import store as incidents
 from dutywatch.orgs.store import get_org
+from dutywatch.printing import DEFAULT_ZONE
 from dutywatch.rosters import reading
 from dutywatch.rosters import store as rosters
 from dutywatch.rosters.rules import ancestors

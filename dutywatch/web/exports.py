@@ -7,8 +7,7 @@ import asyncio
 import structlog
 from aiohttp import web
 
-from dutywatch import auth, exports
-from dutywatch.exports import printing
+from dutywatch import auth, exports, printing
 from dutywatch.exports import store as export_store
 from dutywatch.web.app import principal, runtime, visible_incident
 

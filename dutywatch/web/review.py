@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from dutywatch import auth, errors
+from dutywatch import auth, errors, printing
 from dutywatch.review import figures, printable, store
 from dutywatch.review.figures import Figures
 from dutywatch.supervision import service as supervision
@@ -149,10 +149,11 @@ async def get_review_incidents(request: web.Request) -> web.Response:
 async def get_review_report(request: web.Request) -> web.Response:
     computed, zone = await _figures(request)
     kind = _choice(request, "format", ("html", "pdf"))
-    lang = _choice(request, "lang", ("zh", "en"))
+    lang = printing.lang_of(request.query.get("lang"))
     # Charts and PDF layout are CPU work: off the event loop.
     if kind == "pdf":
-        pdf = await asyncio.to_thread(printable.pdf, computed, zone=zone, lang=lang)
+        font = runtime(request).settings.pdf_font
+        pdf = await asyncio.to_thread(printable.pdf, computed, zone=zone, lang=lang, font_path=font)
         return web.Response(
             body=pdf, content_type="application/pdf", headers=_attachment(computed, "pdf")
         )

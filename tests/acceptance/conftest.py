@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -159,11 +160,12 @@ def service_settings(settings: Settings) -> Settings:
     )
 
 
-@pytest.fixture
-async def service(
-    service_settings: Settings, clock: ManualClock, tokens: demo.DemoTokens, nc: NatsClient
+@contextlib.asynccontextmanager
+async def running_service(
+    settings: Settings, clock: ManualClock, tokens: demo.DemoTokens, nc: NatsClient
 ) -> AsyncIterator[Service]:
-    app = create_app(service_settings, clock)
+    """The app with its workers, serving HTTP on a test server, until the block ends."""
+    app = create_app(settings, clock)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     try:
@@ -172,11 +174,19 @@ async def service(
             runtime=app[RUNTIME],
             clock=clock,
             tokens=tokens,
-            settings=service_settings,
+            settings=settings,
             js=nc.jetstream(),
         )
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def service(
+    service_settings: Settings, clock: ManualClock, tokens: demo.DemoTokens, nc: NatsClient
+) -> AsyncIterator[Service]:
+    async with running_service(service_settings, clock, tokens, nc) as running:
+        yield running
 
 
 @pytest.fixture
