@@ -85,6 +85,16 @@ class Settings:
     #: How long the intake waits for the messages it knows are waiting behind the first
     #: (they are in the stream already: this bounds a lost race with another replica).
     intake_fetch_timeout: float = 0.05
+    #: Seconds JetStream waits for a report (or CAP message) taken by a replica to be
+    #: acknowledged before it gives it to another: how long what a killed replica held waits.
+    #: Long enough for a batch transaction under load; applied to the existing consumers at
+    #: start.
+    intake_ack_wait: float = 30.0
+    #: Seconds between the NATS client's pings; after three unanswered the connection counts
+    #: as lost and the client moves to another server. This is what notices a node that froze
+    #: without closing its connections (a paused VM, a partition): nats-py's own default
+    #: takes four minutes.
+    nats_ping_interval: int = 10
     #: Stream replicas (3 on a production cluster, 1 on a single server).
     stream_replicas: int = 1
     #: Enable the background workers (intake, relay, scheduler); tests turn some off.
@@ -337,6 +347,8 @@ _OPTIONAL: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "DUTYWATCH_FOLLOW_UP": ("follow_up", lambda _, v: _parse_follow_up(v)),
     "DUTYWATCH_SUPERVISION_REMINDERS": ("supervision_reminders", _parse_supervision_reminders),
     "DUTYWATCH_STREAM_REPLICAS": ("stream_replicas", _parse_positive_int),
+    "DUTYWATCH_INTAKE_ACK_WAIT": ("intake_ack_wait", _positive_float),
+    "DUTYWATCH_NATS_PING_INTERVAL": ("nats_ping_interval", _parse_positive_int),
     "DUTYWATCH_ANCHOR_GRACE": ("anchor_grace", _seconds),
     "DUTYWATCH_RETENTION_DAYS": ("retention", lambda _, v: _parse_retention(v)),
     "DUTYWATCH_PDF_FONT": ("pdf_font", lambda _, v: v or None),  # empty: the built-in font

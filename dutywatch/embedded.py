@@ -520,6 +520,24 @@ def nats_server_binary() -> Path:
     )
 
 
+async def spawn_nats_server(
+    config: Path, log: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> asyncio.subprocess.Process:
+    """nats-server on ``config`` in a session of its own, its output appended to ``log``."""
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(
+            str(nats_server_binary()),
+            "-c",
+            str(config),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            cwd=cwd,
+        )
+
+
 class EmbeddedNats:
     """A private nats-server with JetStream on 127.0.0.1, storing under ``store_dir``.
 
@@ -581,7 +599,7 @@ class EmbeddedNats:
             if self._proc.returncode is None:
                 return self.url
             await self.stop()
-        binary = nats_server_binary()
+        nats_server_binary()  # fails with advice before anything is written
         self.store_dir.mkdir(parents=True, exist_ok=True)
         port = self.port  # chosen once per object, so a URL read before start() stays valid
         if not await _wait_port_free(port):
@@ -591,17 +609,7 @@ class EmbeddedNats:
             )
         _remember_port(self.store_dir, port)
         self.config_path.write_text(self._config(), encoding="utf-8")
-        with self.log_path.open("ab") as log:
-            self._proc = await asyncio.create_subprocess_exec(
-                str(binary),
-                "-c",
-                str(self.config_path),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-                cwd=self.store_dir,
-            )
+        self._proc = await spawn_nats_server(self.config_path, self.log_path, cwd=self.store_dir)
         try:
             await self._wait_ready()
         except BaseException:

@@ -22,7 +22,7 @@ from nats.js import JetStreamContext
 from dutywatch import bus, errors
 from dutywatch.clock import Clock
 from dutywatch.config import Settings
-from dutywatch.db import with_retries
+from dutywatch.db import unreachable, with_retries
 from dutywatch.inbound import intake
 from dutywatch.outbox.store import record_rejection
 from dutywatch.timeline import Source
@@ -56,8 +56,17 @@ async def consume(
             msgs = await bus.fetch_waiting(sub, BATCH, what="cap")
             if not msgs:
                 continue
-            for msg in msgs:
-                await handle(msg, js, pool, settings, clock)
+            for index, msg in enumerate(msgs):
+                try:
+                    await handle(msg, js, pool, settings, clock)
+                except Exception as exc:
+                    if not unreachable(exc):
+                        raise
+                    # Not the messages' fault: give them back for soon, and let the supervisor
+                    # start this worker again with backoff instead of failing each in turn.
+                    for held in msgs[index:]:
+                        await held.nak(delay=bus.UNREACHABLE_REDELIVERY_DELAY)
+                    raise
             after_commit()
     finally:
         await sub.unsubscribe()
@@ -89,7 +98,9 @@ async def handle(
     except intake.NotTakenInYet:
         await msg.nak(delay=CANCEL_RETRY_DELAY)
         return
-    except Exception:
+    except Exception as exc:
+        if unreachable(exc):
+            raise  # the whole batch waits for the database (consume)
         # Kept, not dropped: redelivered after the delay, and the log says why.
         log.exception("cap_intake_failed", subject=msg.subject, msg_id=msg_id)
         await msg.nak(delay=REDELIVERY_DELAY)

@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 from dutywatch import bus
 from dutywatch.clock import Clock
 from dutywatch.config import Settings
+from dutywatch.db import unreachable
 from dutywatch.delivery.channels import Channels
 from dutywatch.delivery.worker import State, Verdict, deliver, page_id_of, states
 
@@ -42,10 +43,22 @@ async def consume(
             msgs = await bus.fetch_waiting(sub, BATCH, what="delivery")
             if not msgs:
                 continue
-            known = await _prefetch(msgs, pool, settings)
-            await asyncio.gather(
-                *(_handle(msg, pool, channels, settings, clock, known) for msg in msgs)
+            try:
+                known = await _prefetch(msgs, pool, settings)
+            except Exception as exc:
+                if unreachable(exc):
+                    for msg in msgs:
+                        await msg.nak(delay=bus.UNREACHABLE_REDELIVERY_DELAY)
+                raise
+            results = await asyncio.gather(
+                *(_handle(msg, pool, channels, settings, clock, known) for msg in msgs),
+                return_exceptions=True,
             )
+            # Only an unreachable database gets out of _handle: each page was given back, and
+            # the supervisor starts this worker again with backoff instead of churning.
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
     finally:
         await channels.close()
         await sub.unsubscribe()
@@ -78,7 +91,10 @@ async def _handle(
         outcome = await deliver(
             pool, channels, settings, clock, msg.data, keep_alive=msg.in_progress, prefetched=known
         )
-    except Exception:
+    except Exception as exc:
+        if unreachable(exc):
+            await msg.nak(delay=bus.UNREACHABLE_REDELIVERY_DELAY)
+            raise
         # Kept, not dropped: redelivered after the delay and planned again from its receipts.
         log.exception("delivery_failed", subject=msg.subject)
         await msg.nak(delay=REDELIVERY_DELAY)

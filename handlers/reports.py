@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import asyncpg
+import nats.errors
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -346,7 +347,9 @@ async def _next_batch(sub: JetStreamContext.PullSubscription, settings: Settings
     msgs = await bus.fetch_waiting(sub, 1, what="intake")
     waiting = min(_waiting_behind(msgs[-1]) if msgs else 0, settings.intake_batch - 1)
     if waiting > 0:
-        with contextlib.suppress(TimeoutError):
+        # A NATS error here (the consumer's leader lost with a node: 503) ends the batch
+        # early; the next fetch_waiting logs it and waits for the cluster.
+        with contextlib.suppress(TimeoutError, nats.errors.Error):
             msgs += await sub.fetch(waiting, timeout=settings.intake_fetch_timeout)
     return msgs
 

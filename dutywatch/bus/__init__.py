@@ -86,6 +86,10 @@ def split_nats_url(value: str) -> tuple[list[str], dict[str, str]]:
     return servers, credentials
 
 
+#: Unanswered pings after which the connection counts as lost (see Settings.nats_ping_interval).
+STALE_AFTER_PINGS = 3
+
+
 async def connect(settings: Settings, *, name: str = "dutywatch") -> Client:
     """Connect and keep reconnecting forever (the client's default gives up after ~2 min)."""
 
@@ -106,6 +110,8 @@ async def connect(settings: Settings, *, name: str = "dutywatch") -> Client:
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=5,
+        ping_interval=settings.nats_ping_interval,
+        max_outstanding_pings=STALE_AFTER_PINGS,
         disconnected_cb=disconnected,
         reconnected_cb=reconnected,
         error_cb=error,
@@ -161,17 +167,23 @@ def _work_queue(
 
 
 def intake_consumer_config(settings: Settings) -> ConsumerConfig:
-    # ack_wait: long enough for a batch transaction under load; a crashed replica's
-    # messages are redelivered to another after it.
+    # ack_wait (DUTYWATCH_INTAKE_ACK_WAIT): long enough for a batch transaction under load; a
+    # crashed replica's messages are redelivered to another after it.
     return _work_queue(
-        INTAKE_CONSUMER, settings.subject("report", ">"), ack_wait=30, max_ack_pending=20_000
+        INTAKE_CONSUMER,
+        settings.subject("report", ">"),
+        ack_wait=settings.intake_ack_wait,
+        max_ack_pending=20_000,
     )
 
 
 def cap_consumer_config(settings: Settings) -> ConsumerConfig:
     # A Cancel waits (nak with a delay) until the report it resolves is taken in.
     return _work_queue(
-        CAP_CONSUMER, settings.subject("cap", ">"), ack_wait=30, max_ack_pending=1_000
+        CAP_CONSUMER,
+        settings.subject("cap", ">"),
+        ack_wait=settings.intake_ack_wait,
+        max_ack_pending=1_000,
     )
 
 
@@ -196,6 +208,9 @@ def delivery_consumer_config(settings: Settings) -> ConsumerConfig:
 IDLE_FETCH_TIMEOUT = 0.25
 #: How long a worker pauses after a failed fetch (disconnected, server restarting).
 FETCH_RETRY_PAUSE = 1.0
+#: Seconds before JetStream redelivers messages a worker gave back because PostgreSQL was
+#: unreachable (the worker itself is started again with backoff by the Supervisor).
+UNREACHABLE_REDELIVERY_DELAY = 1.0
 
 
 async def fetch_waiting(

@@ -22,7 +22,10 @@ from dutywatch.outbox.store import queries
 log = structlog.get_logger(__name__)
 
 BATCH = 500
-PUBLISH_TIMEOUT = 10.0
+#: Seconds to wait for JetStream's acks of a batch. Acks come in milliseconds; a batch whose
+#: acks never come (its NATS node lost, a stream leader elected) is published again after it,
+#: so this is how late pages are after a node loss.
+PUBLISH_TIMEOUT = 5.0
 POLL_SECONDS = 1.0
 
 

@@ -3,13 +3,12 @@ document."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from aiohttp import web
 
 from dutywatch import auth, errors
-from dutywatch.contract_files import contract_file, openapi_document
+from dutywatch.contract_files import contract_file, openapi_json
 from dutywatch.delivery import worker
 from dutywatch.web.app import principal, runtime
 
@@ -17,8 +16,8 @@ OPENAPI_JSON = web.AppKey("openapi_json", bytes)
 
 
 def setup(app: web.Application) -> None:
-    # Converted once, when the app is made: a broken document stops startup, not a request.
-    app[OPENAPI_JSON] = json.dumps(openapi_document(), ensure_ascii=False).encode()
+    # Converted when the (first) app is made: a broken document stops startup, not a request.
+    app[OPENAPI_JSON] = openapi_json()
     app.router.add_get("/api/openapi.json", get_openapi)
     # The document's `$ref: ./report.v1.schema.json` resolves here, beside it.
     app.router.add_get("/api/{schema:[a-z0-9-]+\\.v1\\.schema\\.json}", get_schema)

@@ -15,7 +15,9 @@ from dutywatch.escalation import scheduler
 from handlers.reports import Inbound, ingest_batch
 from tests.acceptance.conftest import ACK_TIMEOUT, Service, make_report
 
-INCIDENTS = 10_000
+#: Ten claims' worth (scheduler.CLAIM_LIMIT each): the three replicas contend on every claim.
+#: More proves nothing further here; timers at scale are `dutywatch bench --timers`.
+INCIDENTS = 10 * scheduler.CLAIM_LIMIT
 
 
 async def open_incidents(service: Service, count: int) -> None:
@@ -55,7 +57,7 @@ async def replica(settings: Settings, now_of: Service) -> int:
     return fired
 
 
-async def test_three_replicas_fire_ten_thousand_timers_exactly_once(
+async def test_three_replicas_fire_every_due_timer_exactly_once(
     service_settings: Settings, service: Service
 ) -> None:
     # This test drives the schedulers itself: the service's own worker must stay out.

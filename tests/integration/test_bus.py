@@ -44,3 +44,24 @@ async def test_streams_are_created_once_and_reported(settings: Settings, nc: Nat
     assert await bus.streams_present(js, settings) == []
     consumer = await js.consumer_info(settings.stream("REPORTS"), bus.INTAKE_CONSUMER)
     assert consumer.config.max_deliver == -1
+
+
+async def test_a_changed_intake_ack_wait_updates_the_existing_consumers(
+    settings: Settings, nc: NatsClient
+) -> None:
+    js = nc.jetstream()
+    await bus.ensure_streams(js, settings)
+    consumers = (
+        (settings.stream("REPORTS"), bus.INTAKE_CONSUMER),
+        (settings.stream("CAP"), bus.CAP_CONSUMER),
+    )
+    for stream, name in consumers:
+        assert (await js.consumer_info(stream, name)).config.ack_wait == 30
+    # A restart with another setting changes the durable consumers in place: same
+    # consumer, same position, the new ack_wait.
+    await js.publish(settings.subject("report", "harbin"), b"{}")
+    await bus.ensure_streams(js, settings.with_(intake_ack_wait=3.0))
+    for stream, name in consumers:
+        info = await js.consumer_info(stream, name)
+        assert info.config.ack_wait == 3
+    assert (await js.consumer_info(*consumers[0])).num_pending == 1

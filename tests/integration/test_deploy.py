@@ -44,7 +44,12 @@ from nats.js.errors import NoStreamResponseError
 from dutywatch import bus, demo
 from dutywatch.config import Settings, from_env
 from dutywatch.db import create_pool
-from dutywatch.embedded import free_port, nats_server_binary, postgres_bin_dir
+from dutywatch.embedded import (
+    free_port,
+    nats_server_binary,
+    postgres_bin_dir,
+    spawn_nats_server,
+)
 from dutywatch.incidents import commands
 from dutywatch.timeline import Source, purge
 from dutywatch.timeline.store import verify_all
@@ -215,17 +220,7 @@ async def start_cluster(base: Path, certs: Path, env: dict[str, str]) -> list[No
         shutil.copyfile(NATS_DIR / "accounts.conf", directory / "accounts.conf")
         shutil.copyfile(NATS_DIR / f"{node}.conf", directory / f"{node}.conf")
         log = directory / "nats-server.log"
-        with log.open("ab") as out:
-            proc = await asyncio.create_subprocess_exec(
-                str(nats_server_binary()),
-                "-c",
-                str(directory / f"{node}.conf"),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
+        proc = await spawn_nats_server(directory / f"{node}.conf", log, env=env)
         nodes.append(Node(node, client, proc, log))
     for started in nodes:
         await wait_listening(started)

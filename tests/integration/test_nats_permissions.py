@@ -32,7 +32,7 @@ from nats.js.api import StreamInfo
 
 from dutywatch import bus
 from dutywatch.config import Settings
-from dutywatch.embedded import free_port, nats_server_binary
+from dutywatch.embedded import free_port, nats_server_binary, spawn_nats_server
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNTS = REPO / "deploy" / "nats" / "accounts.conf"
@@ -135,17 +135,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     passwords = {var: nats_password() for var in password_vars()}
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **passwords}
     log = directory / "nats-server.log"
-    with log.open("ab") as out:
-        proc = await asyncio.create_subprocess_exec(
-            str(nats_server_binary()),
-            "-c",
-            str(config),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=out,
-            stderr=asyncio.subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+    proc = await spawn_nats_server(config, log, env=env)
     srv = Server(f"nats://127.0.0.1:{port}", passwords, config, env, log)
     try:
         await wait_ready(srv, proc)

@@ -85,8 +85,13 @@ def test_optional_variables() -> None:
             "DUTYWATCH_SUBJECT_PREFIX": "t0a1b2",
             "DUTYWATCH_STREAM_PREFIX": "T0A1B2_",
             "DUTYWATCH_STREAM_REPLICAS": "3",
+            "DUTYWATCH_INTAKE_ACK_WAIT": "2.5",
+            "DUTYWATCH_NATS_PING_INTERVAL": "4",
         }
     )
+    assert settings.nats_ping_interval == 4
+    assert from_env(BASE).intake_ack_wait == 30
+    assert settings.intake_ack_wait == 2.5
     assert (settings.http_host, settings.http_port) == ("0.0.0.0", 9000)
     assert settings.admin_token == "tok"
     assert settings.subject_prefix == "t0a1b2"
@@ -185,6 +190,12 @@ def test_negative_ack_timeout_is_a_configuration_error(value: str) -> None:
 def test_bad_stream_replicas_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="DUTYWATCH_STREAM_REPLICAS"):
         from_env({**BASE, "DUTYWATCH_STREAM_REPLICAS": "three"})
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", ""])
+def test_bad_intake_ack_wait_is_a_configuration_error(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="DUTYWATCH_INTAKE_ACK_WAIT must be a number > 0"):
+        from_env({**BASE, "DUTYWATCH_INTAKE_ACK_WAIT": value})
 
 
 def test_out_of_range_port_is_a_configuration_error() -> None:
