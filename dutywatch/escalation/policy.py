@@ -29,6 +29,7 @@ acknowledges within 10 minutes, page the leader").
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -283,11 +284,13 @@ def duty_room_of(org_path: str, step: DutyRoomStep) -> str | None:
 # ------------------------------------------------------------------------------- selection
 
 
+@functools.lru_cache(maxsize=1024)
 def default_policy(org_path: str, grade: Grade, *, ack_timeout: timedelta) -> Policy:
     """Used where no policy applies: officer at once, leader, then the parent duty room.
 
     Each later step waits ``ack_timeout`` (the grade's acknowledgement timeout). The top of the
-    tree has no parent, so its default stops at the leader on duty.
+    tree has no parent, so its default stops at the leader on duty. Cached: a policy is
+    immutable and checked when made, which cost more per report than the rest of selection.
     """
     top = "." not in org_path
     steps: list[Step] = [

@@ -9,6 +9,7 @@ purging the data (Emergency Response Law Art. 85) leaves the chain verifiable.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -21,8 +22,21 @@ import msgspec
 
 def _canonical(value: Any) -> bytes:
     """JSON with object keys sorted, no insignificant whitespace, UTF-8 (not ASCII-escaped)."""
-    _refuse_non_finite(value)
-    return msgspec.json.encode(value, order="sorted")
+    encoded = msgspec.json.encode(value, order="sorted")
+    if b"null" in encoded:
+        # Only an encoding with a null can hide a non-finite float: walk the value just then
+        # (the walk in Python cost more than the encoding itself).
+        _refuse_non_finite(value)
+    return encoded
+
+
+def canonical_body(body: Mapping[str, Any]) -> bytes:
+    """An entry body's canonical JSON, as :func:`canonical_bytes` embeds it.
+
+    Also what the timeline row stores (``jsonb``: the key order does not survive storage
+    anyway), so a body is encoded once per entry.
+    """
+    return _canonical(body)
 
 
 def _refuse_non_finite(value: Any) -> None:
@@ -111,7 +125,9 @@ class Entry:
     hash: bytes
 
 
+@functools.lru_cache(maxsize=64)
 def _time(value: datetime) -> str:
+    # Cached: a transaction stamps all its entries with the same ``now``.
     if value.tzinfo is None:
         raise ValueError("timeline times must be timezone-aware")
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -130,6 +146,32 @@ def canonical_bytes(
     prev_hash: bytes,
 ) -> bytes:
     """The exact bytes an entry's hash covers: sorted keys, no whitespace, UTF-8."""
+    return chained_bytes(
+        incident_id=incident_id,
+        seq=seq,
+        kind=kind,
+        at=at,
+        actor=actor,
+        source=source,
+        body_json=canonical_body(body),
+        personal_digest=personal_digest,
+        prev_hash=prev_hash,
+    )
+
+
+def chained_bytes(
+    *,
+    incident_id: int,
+    seq: int,
+    kind: EntryKind,
+    at: datetime,
+    actor: str,
+    source: Source,
+    body_json: bytes,
+    personal_digest: bytes | None,
+    prev_hash: bytes,
+) -> bytes:
+    """:func:`canonical_bytes` of a body already encoded by :func:`canonical_body`."""
     document = {
         "v": 1,
         "incident_id": incident_id,
@@ -138,7 +180,7 @@ def canonical_bytes(
         "at": _time(at),
         "actor": actor,
         "source": str(source),
-        "body": body,
+        "body": msgspec.Raw(body_json),
         "personal_digest": personal_digest.hex() if personal_digest is not None else None,
         "prev_hash": prev_hash.hex(),
     }
@@ -154,6 +196,8 @@ def _sha256_of(encode: Callable[_P, bytes]) -> Callable[_P, bytes]:
 
 #: SHA-256 of :func:`canonical_bytes`; takes the same keyword arguments.
 entry_hash = _sha256_of(canonical_bytes)
+#: SHA-256 of :func:`chained_bytes` (the body already encoded).
+chained_hash = _sha256_of(chained_bytes)
 
 
 def entry_bytes(entry: Entry) -> bytes:

@@ -17,7 +17,8 @@ from dutywatch.timeline.chain import (
     Entry,
     EntryKind,
     Source,
-    entry_hash,
+    canonical_body,
+    chained_hash,
     personal_digest,
     verify_chain,
 )
@@ -53,14 +54,15 @@ def append(
             writes.personal.append(
                 (incident.id, seq, salt, msgspec.json.encode(fact.personal).decode())
             )
-        new_hash = entry_hash(
+        body_json = canonical_body(fact.body)
+        new_hash = chained_hash(
             incident_id=incident.id,
             seq=seq,
             kind=fact.kind,
             at=at,
             actor=actor,
             source=source,
-            body=fact.body,
+            body_json=body_json,
             personal_digest=digest,
             prev_hash=head,
         )
@@ -72,7 +74,7 @@ def append(
                 at,
                 actor,
                 str(source),
-                msgspec.json.encode(fact.body).decode(),
+                body_json.decode(),
                 digest,
                 head,
                 new_hash,

@@ -8,6 +8,7 @@ entry that was touched.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +24,9 @@ from dutywatch.timeline.chain import (
     Entry,
     EntryKind,
     Source,
+    canonical_body,
     canonical_bytes,
+    chained_bytes,
     entry_hash,
     personal_digest,
     verify_chain,
@@ -468,6 +471,120 @@ def test_non_finite_floats_are_not_conflated_with_null(value: float) -> None:
     except (ValueError, TypeError, msgspec.EncodeError):
         return  # refused: fine
     assert raw != encode_body({"x": None}), "a non-finite float hashes like null"
+
+
+# ---------------------------------------------- the encoder as it was before the speed work
+
+
+def reference_canonical_bytes(
+    *,
+    incident_id: int,
+    seq: int,
+    kind: EntryKind,
+    at: datetime,
+    actor: str,
+    source: Source,
+    body: Any,
+    personal_digest: bytes | None,
+    prev_hash: bytes,
+) -> bytes:
+    """``canonical_bytes`` at commit 36672a5, kept to pin the bytes stored chains depend on."""
+
+    def refuse_non_finite(value: Any) -> None:
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValueError(f"timeline values must be finite numbers, got {value!r}")
+        elif isinstance(value, dict):
+            for item in value.values():
+                refuse_non_finite(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                refuse_non_finite(item)
+
+    if at.tzinfo is None:
+        raise ValueError("timeline times must be timezone-aware")
+    document = {
+        "v": 1,
+        "incident_id": incident_id,
+        "seq": seq,
+        "kind": str(kind),
+        "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor": actor,
+        "source": str(source),
+        "body": body,
+        "personal_digest": personal_digest.hex() if personal_digest is not None else None,
+        "prev_hash": prev_hash.hex(),
+    }
+    refuse_non_finite(document)
+    return msgspec.json.encode(document, order="sorted")
+
+
+any_floats = st.floats()  # NaN and the infinities too: both encoders must refuse them
+wild_values = st.recursive(
+    st.one_of(scalars, any_floats, st.just("null"), st.text(alphabet='nul"', max_size=6)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.tuples(children, children),
+        st.dictionaries(texts, children, max_size=4),
+    ),
+    max_leaves=10,
+)
+
+
+def outcome(encode: Any, fields: dict[str, Any]) -> bytes | str:
+    try:
+        return bytes(encode(**fields))
+    except ValueError as exc:
+        return f"refused: {exc}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    body=st.dictionaries(texts, wild_values, max_size=5),
+    incident_id=st.integers(min_value=0, max_value=2**63 - 1),
+    seq=st.integers(min_value=1, max_value=2**31),
+    kind=st.sampled_from(EntryKind),
+    at=aware_times,
+    actor=texts,
+    source=st.sampled_from(Source),
+    digest=digests,
+    prev_hash=st.binary(max_size=32),
+)
+def test_canonical_bytes_are_byte_for_byte_the_old_encoders(
+    body: dict[str, Any],
+    incident_id: int,
+    seq: int,
+    kind: EntryKind,
+    at: datetime,
+    actor: str,
+    source: Source,
+    digest: bytes | None,
+    prev_hash: bytes,
+) -> None:
+    """The faster encoder (body encoded once, embedded raw; the non-finite walk only when the
+    encoding has a null; the time string cached) writes the very bytes the old one did, and
+    refuses the same bodies with the same message."""
+    fields = {
+        "incident_id": incident_id,
+        "seq": seq,
+        "kind": kind,
+        "at": at,
+        "actor": actor,
+        "source": source,
+        "body": body,
+        "personal_digest": digest,
+        "prev_hash": prev_hash,
+    }
+    expected = outcome(reference_canonical_bytes, fields)
+    assert outcome(canonical_bytes, fields) == expected
+    # Twice: the second call meets the cached time string.
+    assert outcome(canonical_bytes, fields) == expected
+    if isinstance(expected, bytes):
+        body_json = canonical_body(body)
+        chained = {k: v for k, v in fields.items() if k != "body"}
+        assert chained_bytes(**chained, body_json=body_json) == expected
+        # What the timeline row stores is the same JSON value.
+        assert msgspec.json.decode(body_json) == msgspec.json.decode(msgspec.json.encode(body))
 
 
 # ------------------------------------------------------------------------ personal digest
