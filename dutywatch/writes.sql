@@ -18,28 +18,38 @@ UPDATE incidents SET
     timeline_seq = $17, timeline_head = $18, skip_to = $19, responsible_org = $20
 WHERE id = $1;
 
--- name: insert_report :exec
+-- name: insert_reports :exec
+-- Column arrays, one element per row (Queries.exec_columns): one statement for a batch.
 INSERT INTO reports (report_id, incident_id, stage, sequence, source, subject, received_at, payload)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+SELECT report_id, incident_id, stage, sequence, source, subject, received_at, payload::jsonb
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::integer[], $5::text[], $6::text[],
+            $7::timestamptz[], $8::text[])
+    AS r (report_id, incident_id, stage, sequence, source, subject, received_at, payload);
 
--- name: insert_entry :exec
+-- name: insert_entries :exec
 INSERT INTO timeline_entries
     (incident_id, seq, kind, at, actor, source, body, personal_digest, prev_hash, hash)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+SELECT incident_id, seq, kind::timeline_kind, at, actor, source, body::jsonb, personal_digest,
+       prev_hash, hash
+FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+            $7::text[], $8::bytea[], $9::bytea[], $10::bytea[])
+    AS e (incident_id, seq, kind, at, actor, source, body, personal_digest, prev_hash, hash);
 
 -- name: insert_personal :exec
 INSERT INTO personal_data (incident_id, seq, salt, data) VALUES ($1, $2, $3, $4);
 
--- name: insert_page :exec
+-- name: insert_pages :exec
 INSERT INTO pages
     (id, incident_id, person_id, role, org_path, reason, step, policy_version, created_at,
      alert_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::integer[], $8::text[], $9::timestamptz[], $10::bigint[]);
 
--- name: insert_timer :exec
+-- name: insert_timers :exec
 INSERT INTO timers
     (incident_id, kind, step, due_at, created_at, handover_id, alert_id, org_path)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::timestamptz[],
+                     $5::timestamptz[], $6::bigint[], $7::bigint[], $8::text[]);
 
 -- name: insert_alarm :exec
 INSERT INTO alarms (id, kind, org_path, person_id, role, title, handover_id, detail, created_at)
@@ -56,8 +66,13 @@ WHERE handover_id = ANY($1::bigint[]) AND fired_at IS NULL AND cancelled_at IS N
 -- name: mark_timers_fired :exec
 UPDATE timers SET fired_at = $2 WHERE id = ANY($1::bigint[]);
 
--- name: enqueue :exec
-INSERT INTO outbox (subject, payload, created_at) VALUES ($1, $2, $3);
+-- name: enqueue_all :exec
+-- In the order given (ORDER BY the element's position): the relay publishes by id.
+INSERT INTO outbox (subject, payload, created_at)
+SELECT subject, payload, created_at
+FROM unnest($1::text[], $2::bytea[], $3::timestamptz[]) WITH ORDINALITY
+    AS m (subject, payload, created_at, position)
+ORDER BY position;
 
 -- name: insert_alert :exec
 -- The incident is locked, so its alerts are known; DO NOTHING is the last guard of
