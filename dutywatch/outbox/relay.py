@@ -32,16 +32,23 @@ POLL_SECONDS = 1.0
 async def publish_rows(
     js: JetStreamContext, rows: list[asyncpg.Record]
 ) -> list[BaseException | None]:
-    """Publish rows without waiting for each other; the error of each row, or None."""
-    acks = [
-        await js.publish_async(
-            row["subject"],
-            bytes(row["payload"]),
-            headers={"Nats-Msg-Id": str(row["id"])},
-            wait_stall=PUBLISH_TIMEOUT,
-        )
-        for row in rows
-    ]
+    """Publish rows without waiting for each other; the error of each row, or None.
+
+    The publishes are bounded by one deadline for the whole batch, not nats-py's
+    ``wait_stall`` per message: that wraps each publish in ``asyncio.wait_for``, a task and a
+    turn of the event loop per message, and the client's flusher then wrote to the socket
+    between publishes. Without it the batch goes out in one write. A stall (JetStream's
+    limit of unacknowledged publishes reached) still ends after PUBLISH_TIMEOUT (in
+    ``TimeoutError``, or nats-py's ``TooManyStalledMsgsError`` when the deadline cancels it
+    inside a publish; ``run`` retries on both), and the rows stay pending.
+    """
+    async with asyncio.timeout(PUBLISH_TIMEOUT):
+        acks = [
+            await js.publish_async(
+                row["subject"], bytes(row["payload"]), headers={"Nats-Msg-Id": str(row["id"])}
+            )
+            for row in rows
+        ]
     # A timeout leaves the whole batch unmarked; it is published again later and the
     # duplicate window drops the copies that did get through.
     results = await asyncio.wait_for(
