@@ -8,7 +8,6 @@ unacknowledged publishes is reached, and that a batch that is answered is publis
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -21,15 +20,6 @@ from dutywatch.outbox.store import queries as outbox_queries
 from dutywatch.writes import queries as writes_queries
 
 NOW = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 async def claim(conn: asyncpg.Connection, subject: str, count: int) -> list[asyncpg.Record]:

@@ -4,7 +4,6 @@ refusals that leave nothing behind, and the pager reading rosters."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 
 import asyncpg
@@ -31,15 +30,6 @@ from dutywatch.writes import Writes
 #: Wednesday 25 November 2026, 10:00 in Shanghai.
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 def change(actor: str = "person:zhang-wei", at: datetime = NOW) -> Change:
