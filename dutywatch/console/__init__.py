@@ -88,7 +88,10 @@ async def post_session(request: web.Request) -> web.Response:
             key=rt.settings.token_key,
         )
     response = web.json_response(_who(who))
-    secure = request.secure
+    # Behind a proxy that ends TLS the request itself is plain HTTP: the public URL says
+    # whether people reach the console over HTTPS, and then the cookies must never travel
+    # without it.
+    secure = request.secure or rt.settings.public_url.startswith("https://")
     response.set_cookie(
         SESSION_COOKIE,
         body.token.strip(),

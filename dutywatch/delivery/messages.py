@@ -74,8 +74,13 @@ def render(page: NotificationV1, *, public_url: str) -> Rendered:
     return Rendered(
         subject=f"{drill}【{page.grade}级】{page.title}",
         lines=lines,
-        link=f"{public_url.rstrip('/')}/api/v1/incidents/{page.incident_id}",
+        link=console_link(public_url, page.incident_id),
     )
+
+
+def console_link(public_url: str, incident_id: int) -> str:
+    """The incident's page in the duty console: where a person who follows the link can act."""
+    return f"{public_url.rstrip('/')}/console/#/incident/{incident_id}"
 
 
 def email(page: NotificationV1, *, public_url: str, sender: str, to: str) -> EmailMessage:

@@ -288,7 +288,7 @@ async def test_a_failing_webhook_is_retried_then_dead_lettered_and_email_deliver
     assert "III级" in plain
     assert "较大" in plain
     assert page["org"] in plain
-    assert f"https://duty.example.gov.cn/api/v1/incidents/{incident_id}" in plain
+    assert f"https://duty.example.gov.cn/console/#/incident/{incident_id}" in plain
     assert page["title"] in html.get_content()
 
 
@@ -336,7 +336,7 @@ async def test_the_sms_gateway_receives_the_page_and_the_console_is_left_to_the_
     sent = json.loads(body)
     assert sent["to"] == "+8613800000001"
     assert page["title"] in sent["text"]
-    assert f"/api/v1/incidents/{page['incident_id']}" in sent["text"]
+    assert f"/console/#/incident/{page['incident_id']}" in sent["text"]
     # The console posts its own receipts (issue 8); the worker records nothing for it.
     assert [r["channel"] for r in await receipts(service, page["incident_id"])] == ["sms"]
 

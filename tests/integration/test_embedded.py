@@ -103,6 +103,11 @@ async def test_postgres_restarts_after_sigkill(tmp_path: Path) -> None:
     await execute(dsn, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (1)")
     assert pg.pid is not None
     os.kill(pg.pid, signal.SIGKILL)  # crash: postmaster.pid and shared memory left behind
+    # Until this process reaps it, the dead server is a zombie whose pid still answers: a
+    # crashed server's parent is another process in real life, which would have reaped it.
+    async with asyncio.timeout(10):
+        while pg.pid is not None:
+            await asyncio.sleep(0.01)
 
     # A new process (new object) on the same directory recovers.
     other = EmbeddedPostgres(tmp_path / "pg", durable=False)

@@ -265,7 +265,7 @@ def test_the_email_is_chinese_plain_text_and_html_with_a_link() -> None:
     assert "类别：事故灾难" in plain
     assert "单位：harbin.daoli" in plain
     assert "请于此前确认：2026-11-25 10:10" in plain  # Shanghai time
-    assert "https://duty.example.gov.cn/api/v1/incidents/42" in plain
+    assert "https://duty.example.gov.cn/console/#/incident/42" in plain
     assert "<script>" not in html.get_content()
     assert "&lt;script&gt;" in html.get_content()
 
