@@ -21,7 +21,7 @@ import msgspec
 from aiohttp import web
 
 from dutywatch import auth, errors
-from dutywatch.web.app import CSRF_COOKIE, SESSION_COOKIE, principal, runtime
+from dutywatch.web.app import CSRF_COOKIE, SESSION_COOKIE, authenticate, principal, runtime
 
 STATIC: Final = Path(__file__).parent / "static"
 
@@ -78,23 +78,16 @@ async def post_session(request: web.Request) -> web.Response:
         body = msgspec.json.decode(await request.read(), type=SignIn)
     except msgspec.DecodeError as exc:
         raise errors.MalformedJson(f'send {{"token": "…"}}: {exc}') from None
-    rt = runtime(request)
-    async with rt.pool.acquire() as conn:
-        who = await auth.authenticate(
-            conn,
-            body.token.strip(),
-            admin_token=rt.settings.admin_token,
-            now=rt.clock.now(),
-            key=rt.settings.token_key,
-        )
+    token = body.token.strip()
+    who = await authenticate(request, token)
     response = web.json_response(_who(who))
     # Behind a proxy that ends TLS the request itself is plain HTTP: the public URL says
     # whether people reach the console over HTTPS, and then the cookies must never travel
     # without it.
-    secure = request.secure or rt.settings.public_url.startswith("https://")
+    secure = request.secure or runtime(request).settings.public_url.startswith("https://")
     response.set_cookie(
         SESSION_COOKIE,
-        body.token.strip(),
+        token,
         httponly=True,
         samesite="Strict",
         secure=secure,

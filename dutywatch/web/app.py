@@ -224,19 +224,25 @@ def _presented_token(request: web.Request) -> str:
     return token
 
 
-async def principal(request: web.Request) -> auth.Principal:
-    token = _presented_token(request)
+async def authenticate(request: web.Request, token: str) -> auth.Principal:
+    """The principal ``token`` stands for (unknown, revoked and expired tokens refused)."""
     rt = runtime(request)
     async with rt.pool.acquire() as conn:
-        who = await auth.authenticate(
+        return await auth.authenticate(
             conn,
-            token.strip(),
+            token,
             admin_token=rt.settings.admin_token,
             now=rt.clock.now(),
             key=rt.settings.token_key,
         )
+
+
+async def principal(request: web.Request) -> auth.Principal:
+    token = _presented_token(request).strip()
+    who = await authenticate(request, token)
     request[PRINCIPAL_KEY] = who
-    wait = request.app[TOKEN_LIMITS].take(auth.token_hash(token.strip()))
+    rt = runtime(request)
+    wait = request.app[TOKEN_LIMITS].take(auth.token_hash(token))
     if wait is not None:
         raise errors.RateLimited(
             f"this token may make {rt.settings.rate_limit:g} requests per second "

@@ -28,7 +28,7 @@ import pytest
 from dutywatch import auth
 from dutywatch.config import Settings
 from dutywatch.deadlines.rules import FollowUpRule
-from dutywatch.exports.printing import TEXT
+from dutywatch.printing import TEXT
 from tests.acceptance.conftest import START, Inbox, Service, eventually, make_report
 from tests.acceptance.test_reporting_deadlines import advance_to, timeline
 

@@ -915,7 +915,7 @@ def test_openapi_incident_and_timeline_match_the_code() -> None:
 
 def test_openapi_export_matches_the_code() -> None:
     from dutywatch import exports
-    from dutywatch.exports.printing import LANGS
+    from dutywatch.printing import LANGS
 
     operation = _operations()[("/api/v1/incidents/{id}/export", "get")]
     parameters = {p["name"]: p["schema"] for p in operation["parameters"]}

@@ -28,9 +28,9 @@ from dutywatch.exports.incident import (
     export_json,
     response_times,
 )
-from dutywatch.exports.printing import LANGS, TEXT, duration_text, t
 from dutywatch.exports.verify import read_export
 from dutywatch.incidents.rules import Incident, State
+from dutywatch.printing import LANGS, TEXT, duration_text, t
 from dutywatch.timeline.chain import (
     GENESIS,
     Entry,

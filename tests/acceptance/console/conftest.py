@@ -9,12 +9,11 @@ binary, else ``/usr/bin/chromium``. When it is missing the tests fail and say ho
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -69,6 +68,8 @@ class Console:
     page: Page
     context: BrowserContext
     base: str
+    #: Uncaught script errors of the page; the fixture fails the test on any.
+    page_errors: list[str] = field(default_factory=list)
 
     async def open(self, token: str, *, lang: str = "zh-CN", hash_: str = "#/board") -> None:
         await self.context.add_init_script(f"localStorage.setItem('dw.lang', '{lang}')")
@@ -97,7 +98,7 @@ OpenConsole = Callable[..., Awaitable[Console]]
 @pytest.fixture
 async def console(browser: Browser, service: Service) -> AsyncIterator[OpenConsole]:
     """``await console(token, lang=..., viewport=...)``: a signed-in console page."""
-    contexts: list[BrowserContext] = []
+    consoles: list[Console] = []
     base = str(service.client.make_url("")).rstrip("/")
 
     async def open_console(
@@ -112,25 +113,16 @@ async def console(browser: Browser, service: Service) -> AsyncIterator[OpenConso
             locale=lang,
             timezone_id="Asia/Shanghai",
         )
-        contexts.append(context)
         page = await context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
         opened = Console(page=page, context=context, base=base)
+        page.on("pageerror", lambda exc: opened.page_errors.append(str(exc)))
+        consoles.append(opened)
         await opened.open(token, lang=lang, hash_=hash_)
         return opened
 
     yield open_console
-    for context in contexts:
+    errors = [e for opened in consoles for e in opened.page_errors]
+    for opened in consoles:
         with contextlib.suppress(Exception):
-            await context.close()
-
-
-async def within(seconds: float, check: Callable[[], Awaitable[bool]]) -> None:
-    """Poll ``check`` until it holds; fail after ``seconds``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not await check():
-        if loop.time() > deadline:
-            pytest.fail(f"not within {seconds} s")
-        await asyncio.sleep(0.05)
+            await opened.context.close()
+    assert errors == [], "the console raised script errors"

@@ -21,7 +21,7 @@ from tests.acceptance.conftest import (
     make_report,
     make_token,
 )
-from tests.acceptance.console.conftest import Console, OpenConsole, within
+from tests.acceptance.console.conftest import Console, OpenConsole
 from tests.acceptance.test_board_api import incident_of as incident_id
 
 #: Chinese characters (CJK ideographs and punctuation) in text that ought to be English.
@@ -74,7 +74,7 @@ async def test_a_report_on_nats_appears_on_the_board_within_two_seconds(
     async def shown() -> bool:
         return await page.locator("table.board", has_text="松花江沿岸冰面塌陷").count() == 1
 
-    await within(2.0, shown)
+    await eventually(shown, timeout=2.0, what="the report on the board")
     assert await same_page(page)
     incident = await incident_id(service, report["incident_ref"])
     cells = page.locator(row(incident))
